@@ -1,0 +1,94 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/** The three roles of a Supabase project; each is also a PostgreSQL role. */
+export const Roles = ['anon', 'authenticated', 'service_role'] as const;
+export type Role = (typeof Roles)[number];
+
+/** Claims this server relies on. Other claims are kept and passed to PostgreSQL as `request.jwt.claims`. */
+export interface JwtClaims {
+  role: Role;
+  /** The user's uuid; required for `authenticated`. */
+  sub?: string;
+  /** Expiry, seconds since the epoch. */
+  exp: number;
+  iat?: number;
+  [claim: string]: unknown;
+}
+
+export const AuthErrorCode = {
+  Missing: 'no_token',
+  Malformed: 'invalid_jwt',
+  BadSignature: 'invalid_signature',
+  Expired: 'jwt_expired',
+  BadClaims: 'invalid_claims',
+} as const;
+export type AuthErrorCode = (typeof AuthErrorCode)[keyof typeof AuthErrorCode];
+
+/** A token was refused; `status` is 401. */
+export class AuthError extends Error {
+  override readonly name = 'AuthError';
+  readonly status = 401;
+  constructor(readonly code: AuthErrorCode, message: string) {
+    super(message);
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const b64url = (buf: Buffer | string): string => Buffer.from(buf).toString('base64url');
+const sign = (input: string, secret: string): Buffer => createHmac('sha256', secret).update(input).digest();
+
+/**
+ * Signs claims as an HS256 JWT.
+ *
+ * @example
+ * const token = signJwt({ role: 'authenticated', sub: userId, exp: nowSeconds() + 3600 }, secret);
+ */
+export function signJwt(claims: JwtClaims, secret: string): string {
+  const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  const body = b64url(JSON.stringify({ iat: nowSeconds(), ...claims }));
+  return `${head}.${body}.${b64url(sign(`${head}.${body}`, secret))}`;
+}
+
+export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+function decodePart(part: string, what: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    /* reported below */
+  }
+  throw new AuthError(AuthErrorCode.Malformed, `JWT ${what} is not a base64url JSON object`);
+}
+
+function checkClaims(claims: Record<string, unknown>, now: number): JwtClaims {
+  const { role, sub, exp } = claims;
+  if (typeof role !== 'string' || !(Roles as readonly string[]).includes(role)) {
+    throw new AuthError(AuthErrorCode.BadClaims, `JWT claim "role" must be one of ${Roles.join(', ')}`);
+  }
+  if (typeof exp !== 'number') throw new AuthError(AuthErrorCode.BadClaims, 'JWT claim "exp" (a number) is required');
+  if (exp <= now) throw new AuthError(AuthErrorCode.Expired, `JWT expired at ${new Date(exp * 1000).toISOString()}`);
+  if (sub !== undefined && (typeof sub !== 'string' || !UUID.test(sub))) {
+    throw new AuthError(AuthErrorCode.BadClaims, 'JWT claim "sub" must be a uuid');
+  }
+  if (role === 'authenticated' && sub === undefined) {
+    throw new AuthError(AuthErrorCode.BadClaims, 'JWT claim "sub" is required for role authenticated');
+  }
+  return claims as JwtClaims;
+}
+
+/** Verifies an HS256 JWT and its claims; throws {@link AuthError} (401) on any problem. */
+export function verifyJwt(token: string | undefined | null, secret: string, now = nowSeconds()): JwtClaims {
+  if (!token) throw new AuthError(AuthErrorCode.Missing, 'no JWT given');
+  const parts = token.split('.');
+  if (parts.length !== 3) throw new AuthError(AuthErrorCode.Malformed, 'JWT must have three dot-separated parts');
+  const [head, body, signature] = parts as [string, string, string];
+  const header = decodePart(head, 'header');
+  if (header.alg !== 'HS256') throw new AuthError(AuthErrorCode.Malformed, `JWT alg must be HS256, got ${String(header.alg)}`);
+  const expected = sign(`${head}.${body}`, secret);
+  const given = Buffer.from(signature, 'base64url');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new AuthError(AuthErrorCode.BadSignature, 'JWT signature does not match JWT_SECRET');
+  }
+  return checkClaims(decodePart(body, 'payload'), now);
+}

@@ -1,0 +1,12 @@
+export { startServer } from './server.js';
+export type { StartOptions, RunningServer } from './server.js';
+export { loadConfig, DEV_JWT_SECRET } from './config.js';
+export type { ServerConfig, Limits } from './config.js';
+export { signJwt, verifyJwt, AuthError, Roles } from './auth/jwt.js';
+export type { JwtClaims, Role } from './auth/jwt.js';
+export { projectKeys, userToken } from './auth/keys.js';
+export type { ProjectKeys } from './auth/keys.js';
+export { EmbeddedPostgres } from './db/embedded.js';
+export { migrate } from './db/migrate.js';
+export { ApiError, ConfigError } from './errors.js';
+export { createLogger } from './logger.js';

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { ConfigError } from './errors.js';
+import { startServer } from './server.js';
+
+/** `npm start`: runs the server until SIGTERM/SIGINT, printing the API URL and keys as `supabase start` does. */
+async function main(): Promise<void> {
+  const server = await startServer();
+  const { url, keys, databaseUrl } = server;
+  const dbShown = server.config.databaseUrl ? databaseUrl.replace(/:[^:@/]+@/, ':****@') : `${databaseUrl.replace(/:[^:@/]+@/, ':****@')} (embedded)`;
+  process.stdout.write(
+    [
+      '',
+      'MobVibe Realtime is running.',
+      '',
+      `         API URL: ${url}`,
+      `        REST URL: ${url}/rest/v1`,
+      `    Realtime URL: ${url.replace(/^http/, 'ws')}/realtime/v1/websocket`,
+      `          DB URL: ${dbShown}`,
+      `        anon key: ${keys.anonKey}`,
+      `service_role key: ${keys.serviceRoleKey}`,
+      '',
+      'Mint a user token:  npx mobvibe-realtime token --user <uuid>',
+      '',
+    ].join('\n') + '\n',
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.logger.info({ signal }, 'shutting down');
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        server.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) process.stderr.write(`\nmobvibe-realtime: ${err.message}\n\n`);
+  else process.stderr.write(`\nmobvibe-realtime failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

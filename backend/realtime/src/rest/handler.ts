@@ -1,0 +1,178 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AuthError, type JwtClaims } from '../auth/jwt.js';
+import { authApiError, claimsFromHeaders } from '../auth/request.js';
+import type { Database, Queryable } from '../db/database.js';
+import { toApiError } from '../db/pgErrors.js';
+import { ApiError, badRequest } from '../errors.js';
+import { readJsonBody } from '../http/body.js';
+import { sendError, sendText, type Headers } from '../http/respond.js';
+import type { Logger } from '../logger.js';
+import { parsePrefer, parseQuery, type Prefer, type RestQuery } from './params.js';
+import { countStatement, deleteStatement, insertStatement, selectStatement, updateStatement, type Statement } from './sql.js';
+import type { Table } from './tables.js';
+import { validateWrite } from './validators.js';
+
+export interface RestContext {
+  db: Database;
+  tables: Map<string, Table>;
+  jwtSecret: string;
+  maxBodyBytes: number;
+  logger: Logger;
+}
+
+const OBJECT_MEDIA = 'application/vnd.pgrst.object+json';
+
+interface Outcome {
+  status: number;
+  /** JSON array text, or undefined for no body. */
+  body: string | undefined;
+  rows: number;
+  total: string | undefined;
+}
+
+/** Serves `/rest/v1/<table>`: a PostgREST-compatible subset over the exposed tables, every query under the caller's RLS. */
+export async function handleRest(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RestContext): Promise<void> {
+  let claims: JwtClaims | undefined;
+  try {
+    claims = authenticate(req, ctx.jwtSecret);
+    const table = findTable(url, ctx.tables);
+    checkProfile(req);
+    const query = parseQuery(url.searchParams);
+    const prefer = parsePrefer(req.headers.prefer);
+    const outcome = await route(req, table, query, prefer, claims, ctx);
+    respond(req, res, outcome, query);
+  } catch (err) {
+    const apiError = toApiError(err, claims?.role === 'anon');
+    const level = apiError.status >= 500 ? 'error' : 'debug';
+    ctx.logger[level]({ err: apiError, cause: apiError.cause, method: req.method, path: url.pathname }, 'REST request failed');
+    sendError(res, apiError);
+  }
+}
+
+function authenticate(req: IncomingMessage, secret: string): JwtClaims {
+  try {
+    return claimsFromHeaders(req.headers, secret);
+  } catch (err) {
+    if (err instanceof AuthError) throw authApiError(err);
+    throw err;
+  }
+}
+
+function findTable(url: URL, tables: Map<string, Table>): Table {
+  const name = decodeURIComponent(url.pathname.slice('/rest/v1/'.length)).replace(/\/$/, '');
+  const table = tables.get(name);
+  if (!table) {
+    throw new ApiError(404, 'PGRST205', `Could not find the table 'public.${name}' in the schema cache`, {
+      hint: `exposed tables: ${[...tables.keys()].join(', ')}`,
+    });
+  }
+  return table;
+}
+
+function checkProfile(req: IncomingMessage): void {
+  for (const header of ['accept-profile', 'content-profile']) {
+    const value = req.headers[header];
+    if (value !== undefined && value !== 'public') {
+      throw new ApiError(406, 'PGRST106', `The schema must be one of the following: public (got ${String(value)})`);
+    }
+  }
+}
+
+async function route(req: IncomingMessage, table: Table, q: RestQuery, prefer: Prefer, claims: JwtClaims, ctx: RestContext): Promise<Outcome> {
+  switch (req.method) {
+    case 'GET':
+    case 'HEAD':
+      return ctx.db.asCaller(claims, async (c) => single(req, await read(c, table, q, prefer)));
+    case 'POST': {
+      const rows = asRows(await readJsonBody(req, ctx.maxBodyBytes));
+      validateWrite(table.name, rows, 'insert');
+      const columns = insertColumns(rows, q);
+      const stmt = insertStatement(table, q, { rows, columns, resolution: prefer.resolution, missingDefault: prefer.missingDefault, wantRows: prefer.returnRepresentation });
+      return { ...(await ctx.db.asCaller(claims, async (c) => single(req, await run(c, stmt)))), status: 201 };
+    }
+    case 'PATCH': {
+      const body = await readJsonBody(req, ctx.maxBodyBytes);
+      if (!isObject(body)) throw badRequest('PGRST102', 'PATCH body must be a JSON object');
+      validateWrite(table.name, [body], 'update');
+      const stmt = updateStatement(table, q, body, prefer.returnRepresentation);
+      return ctx.db.asCaller(claims, async (c) => single(req, await run(c, stmt)));
+    }
+    case 'DELETE':
+      return ctx.db.asCaller(claims, async (c) => single(req, await run(c, deleteStatement(table, q, prefer.returnRepresentation))));
+    default:
+      throw new ApiError(405, 'PGRST117', `method ${req.method} is not supported on /rest/v1/${table.name}`);
+  }
+}
+
+async function read(c: Queryable, table: Table, q: RestQuery, prefer: Prefer): Promise<Outcome> {
+  const result = await run(c, selectStatement(table, q));
+  if (!prefer.count) return result;
+  const count = countStatement(table, q);
+  const { rows } = await c.query<{ total: string }>(count.text, count.values);
+  return { ...result, total: rows[0]?.total ?? '0' };
+}
+
+async function run(c: Queryable, stmt: Statement): Promise<Outcome> {
+  if (stmt.result === 'rowCount') {
+    const result = await c.query(stmt.text, stmt.values);
+    return { status: 200, body: undefined, rows: result.rowCount ?? 0, total: undefined };
+  }
+  const { rows } = await c.query<{ body: string; n: number }>(stmt.text, stmt.values);
+  const row = rows[0] ?? { body: '[]', n: 0 };
+  return { status: 200, body: row.body, rows: row.n, total: undefined };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function asRows(body: unknown): Record<string, unknown>[] {
+  const rows = Array.isArray(body) ? body : [body];
+  if (rows.length === 0) throw badRequest('PGRST102', 'POST body must be a JSON object or a non-empty array of objects');
+  rows.forEach((row, i) => {
+    if (!isObject(row)) throw badRequest('PGRST102', `POST body row ${i} is not a JSON object`);
+  });
+  return rows as Record<string, unknown>[];
+}
+
+/** The `columns` parameter when given; else every row must have the same keys, as PostgREST requires. */
+function insertColumns(rows: Record<string, unknown>[], q: RestQuery): string[] {
+  if (q.columns) return q.columns;
+  const first = Object.keys(rows[0]!).sort();
+  rows.forEach((row, i) => {
+    const keys = Object.keys(row).sort();
+    if (keys.join(',') !== first.join(',')) throw badRequest('PGRST102', `All object keys must match (row ${i} differs from row 0)`);
+  });
+  if (first.length === 0) throw badRequest('PGRST102', 'POST body objects must have at least one column');
+  return Object.keys(rows[0]!);
+}
+
+function contentRange(q: RestQuery, outcome: Outcome): string {
+  const total = outcome.total ?? '*';
+  if (outcome.rows === 0) return `*/${total}`;
+  const start = q.offset ?? 0;
+  return `${start}-${start + outcome.rows - 1}/${total}`;
+}
+
+function respond(req: IncomingMessage, res: ServerResponse, outcome: Outcome, q: RestQuery): void {
+  const headers: Headers = { 'content-range': contentRange(q, outcome) };
+  let body = outcome.body;
+  if (wantsObject(req) && body !== undefined) {
+    body = body.slice(1, -1); // the single element of the JSON array PostgreSQL rendered
+    headers['content-type'] = `${OBJECT_MEDIA}; charset=utf-8`;
+  }
+  if (req.method === 'HEAD') return sendText(res, 200, undefined, headers);
+  if (body === undefined) return sendText(res, outcome.status === 201 ? 201 : 204, undefined, headers);
+  sendText(res, outcome.status, body, headers);
+}
+
+const wantsObject = (req: IncomingMessage): boolean => (req.headers.accept ?? '').includes(OBJECT_MEDIA);
+
+/**
+ * `.single()` asks for exactly one row. Checked inside the transaction, so a write that would return
+ * another count is rolled back, as PostgREST does.
+ */
+function single(req: IncomingMessage, outcome: Outcome): Outcome {
+  if (!wantsObject(req) || outcome.body === undefined || outcome.rows === 1) return outcome;
+  throw new ApiError(406, 'PGRST116', 'JSON object requested, multiple (or no) rows returned', {
+    details: `The result contains ${outcome.rows} rows`,
+  });
+}

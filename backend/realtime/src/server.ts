@@ -1,0 +1,97 @@
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { projectKeys, type ProjectKeys } from './auth/keys.js';
+import { loadConfig, type ServerConfig } from './config.js';
+import { Database } from './db/database.js';
+import { EmbeddedPostgres } from './db/embedded.js';
+import { migrate } from './db/migrate.js';
+import { createHttpServer, type Routes } from './http/router.js';
+import { sendJson } from './http/respond.js';
+import { createLogger, type Logger } from './logger.js';
+import { handleRest } from './rest/handler.js';
+import { loadTables } from './rest/tables.js';
+
+export interface StartOptions {
+  /** Overrides on top of the environment (see loadConfig). */
+  config?: Partial<ServerConfig>;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  /** Base URL, e.g. http://127.0.0.1:54321 — what supabase-js takes as supabaseUrl. */
+  url: string;
+  port: number;
+  keys: ProjectKeys;
+  config: ServerConfig;
+  /** Connection URL of the PostgreSQL in use (embedded or DATABASE_URL). */
+  databaseUrl: string;
+  db: Database;
+  logger: Logger;
+  /** Stops accepting requests, closes connections and stops the embedded PostgreSQL. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts PostgreSQL (embedded unless DATABASE_URL is set), applies the migrations, and serves REST and
+ * Realtime on one port. Resolves once `/health` answers 200.
+ *
+ * @example
+ * const server = await startServer({ config: { port: 0, dataDir: tmp } });
+ * const supabase = createClient(server.url, server.keys.anonKey, { realtime: { transport: WebSocket } });
+ */
+export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
+  const config = { ...loadConfig(), ...opts.config };
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  if (config.usingDevSecret) warnDevSecret(logger);
+  const embedded = config.databaseUrl ? undefined : new EmbeddedPostgres({ dataDir: config.dataDir, port: config.pgPort, logger });
+  const databaseUrl = config.databaseUrl ?? (await embedded!.start());
+  const db = new Database(databaseUrl, logger);
+  try {
+    await migrate(db.pool, config.migrationsDir, logger);
+    const tables = await loadTables(db.pool);
+    const restCtx = { db, tables, jwtSecret: config.jwtSecret, maxBodyBytes: config.limits.maxRequestBodyBytes, logger };
+    const routes: Routes = {
+      prefixes: [
+        ['/health', (_req, res) => sendJson(res, 200, { status: 'ok' })],
+        ['/rest/v1', (req, res, url) => handleRest(req, res, url, restCtx)],
+      ],
+      upgrades: [],
+    };
+    const server = createHttpServer(routes, logger);
+    const port = await listen(server, config.port, config.host);
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    const close = async () => {
+      await closeHttp(server);
+      await db.close();
+      await embedded?.stop();
+    };
+    return { url, port, keys: projectKeys(config.jwtSecret), config, databaseUrl, db, logger, close };
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    await embedded?.stop();
+    throw err;
+  }
+}
+
+function warnDevSecret(logger: Logger): void {
+  const line = '!'.repeat(78);
+  logger.warn('JWT_SECRET is not set: using the built-in DEVELOPMENT secret. Anyone can mint tokens for this server.');
+  process.stderr.write(`${line}\n!! WARNING: JWT_SECRET is not set. Using the public development secret.\n!! Never expose this server beyond your machine. Set JWT_SECRET (32+ chars) in production.\n${line}\n`);
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+async function closeHttp(server: http.Server): Promise<void> {
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

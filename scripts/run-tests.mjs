@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// Runs every *.test.ts with Node's test runner against a real PostgreSQL.
+// Without DATABASE_URL it starts the embedded PostgreSQL under os.tmpdir() for the whole run and removes it
+// afterwards; each test file then creates its own database on it. Pass file paths or substrings to filter.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { EmbeddedPostgres, createLogger } from '@mobvibe/realtime-server';
+
+const ROOTS = ['packages', 'backend', 'mobile', 'tests'];
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+
+async function findTests(dir) {
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+  const found = [];
+  for (const e of entries) {
+    if (e.name === 'node_modules' || e.name === 'dist' || e.name.startsWith('.')) continue;
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) found.push(...(await findTests(full)));
+    else if (/\.test\.tsx?$/.test(e.name)) found.push(full);
+  }
+  return found;
+}
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+
+async function main() {
+  const filters = process.argv.slice(2);
+  let files = (await Promise.all(ROOTS.map((r) => findTests(path.join(root, r))))).flat().sort();
+  if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
+  if (files.length === 0) throw new Error(`no test files matched ${filters.join(' ')}`);
+
+  let embedded;
+  let dataDir;
+  const env = { ...process.env };
+  if (!env.DATABASE_URL) {
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'mobvibe-test-'));
+    await fs.chmod(dataDir, 0o755);
+    embedded = new EmbeddedPostgres({ dataDir, port: await freePort(), logger: createLogger('warn') });
+    env.TEST_DATABASE_URL = await embedded.start();
+  }
+  const concurrency = env.TEST_CONCURRENCY ?? '2';
+  const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files.map((f) => path.relative(root, f))];
+  const code = await new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
+    child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+  });
+  await embedded?.stop();
+  if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+  process.exit(code);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
