@@ -128,6 +128,8 @@ export class EmbeddedPostgres {
       '-D', this.pgData, '-p', String(this.opts.port),
       '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
       '-c', 'max_connections=300', '-c', 'logging_collector=off',
+      // Lets Realtime report each change's real commit time (commit_timestamp).
+      '-c', 'track_commit_timestamp=on',
     ];
     const child = spawn(bins.postgres, args, { ...runAs, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
