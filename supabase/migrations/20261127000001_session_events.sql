@@ -2,18 +2,21 @@
 -- Idempotent: running it twice changes nothing. Runs unchanged on hosted Supabase, where the roles,
 -- auth.uid() and the supabase_realtime publication already exist and are left alone.
 
--- Roles (Supabase has them; a plain PostgreSQL does not).
+-- Roles (Supabase has them; a plain PostgreSQL does not). Roles are cluster-wide, so two databases being
+-- migrated at once may race to create them: losing that race is fine.
 do $$
+declare
+  r text;
 begin
-  if not exists (select 1 from pg_roles where rolname = 'anon') then
-    create role anon nologin noinherit;
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'authenticated') then
-    create role authenticated nologin noinherit;
-  end if;
-  if not exists (select 1 from pg_roles where rolname = 'service_role') then
-    create role service_role nologin noinherit bypassrls;
-  end if;
+  foreach r in array array['anon', 'authenticated', 'service_role'] loop
+    if not exists (select 1 from pg_roles where rolname = r) then
+      begin
+        execute format('create role %I nologin noinherit%s', r, case when r = 'service_role' then ' bypassrls' else '' end);
+      exception when duplicate_object or unique_violation then
+        null;
+      end;
+    end if;
+  end loop;
 end
 $$;
 

