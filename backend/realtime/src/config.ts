@@ -49,7 +49,7 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
 
 /** Reads the server's settings from the environment (PORT, DATA_DIR, DATABASE_URL, JWT_SECRET, PG_PORT, LOG_LEVEL). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const secret = env.JWT_SECRET;
+  const secret = env.JWT_SECRET || undefined;
   if (secret !== undefined && secret.length < 32) {
     throw new ConfigError('JWT_SECRET must be at least 32 characters long (HS256 needs a strong shared secret)');
   }

@@ -1,0 +1,83 @@
+// Migrations: applied at start, idempotent, and polite to what Supabase already provides.
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { createLogger, loadConfig, migrate } from '@mobvibe/realtime-server';
+import { createTestDatabase, type TestDatabase } from '@mobvibe/testkit';
+
+const dir = loadConfig().migrationsDir;
+const silent = createLogger('silent');
+let db: TestDatabase;
+let pool: pg.Pool;
+
+before(async () => {
+  db = await createTestDatabase();
+  pool = new pg.Pool({ connectionString: db.url, max: 2 });
+});
+after(async () => {
+  await pool?.end();
+  await db?.drop();
+});
+
+/** Everything the migrations define, as text: tables, columns, constraints, policies, triggers, grants, publication. */
+async function catalog(): Promise<string> {
+  const queries = [
+    `select table_name, column_name, data_type, column_default, is_nullable from information_schema.columns where table_schema = 'public' order by 1, 2`,
+    `select conname, pg_get_constraintdef(oid) from pg_constraint where connamespace = 'public'::regnamespace order by 1`,
+    `select tablename, policyname, cmd, roles::text, qual, with_check from pg_policies where schemaname = 'public' order by 1, 2`,
+    `select tgname, tgrelid::regclass::text, tgtype from pg_trigger where not tgisinternal order by 1`,
+    `select grantee, table_name, privilege_type from information_schema.role_table_grants where table_schema = 'public' order by 1, 2, 3`,
+    `select grantee, table_name, column_name, privilege_type from information_schema.column_privileges where table_schema = 'public' and grantee in ('anon','authenticated') order by 1, 2, 3, 4`,
+    `select pubname, schemaname, tablename from pg_publication_tables order by 1, 2, 3`,
+    `select relname, relreplident, relrowsecurity from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r' order by 1`,
+    `select p.proname, p.prosrc from pg_proc p where p.pronamespace in ('public'::regnamespace, 'auth'::regnamespace) order by 1`,
+  ];
+  const parts: string[] = [];
+  for (const q of queries) parts.push(JSON.stringify((await pool.query(q)).rows));
+  return parts.join('\n');
+}
+
+describe('migrations', () => {
+  it('create the schema the issue names, with RLS, REPLICA IDENTITY FULL and the supabase_realtime publication', async () => {
+    await migrate(pool, dir, silent);
+    const cols = await pool.query(`select column_name from information_schema.columns where table_schema='public' and table_name='session_events' order by ordinal_position`);
+    assert.deepEqual(cols.rows.map((r) => r.column_name), ['id', 'session_id', 'seq', 'event_type', 'payload', 'created_at']);
+    const rel = await pool.query(`select relname, relreplident, relrowsecurity from pg_class where relname in ('sessions','session_events') order by 1`);
+    assert.deepEqual(rel.rows, [
+      { relname: 'session_events', relreplident: 'f', relrowsecurity: true },
+      { relname: 'sessions', relreplident: 'd', relrowsecurity: true },
+    ]);
+    const pub = await pool.query(`select tablename from pg_publication_tables where pubname = 'supabase_realtime' order by 1`);
+    assert.deepEqual(pub.rows.map((r) => r.tablename).filter((n) => ['sessions', 'session_events'].includes(n)), ['session_events', 'sessions']);
+    const roles = await pool.query(`select rolname from pg_roles where rolname in ('anon','authenticated','service_role') order by 1`);
+    assert.equal(roles.rowCount, 3);
+  });
+
+  it('running every file again, directly, changes nothing', async () => {
+    const first = await catalog();
+    for (const file of (await fs.readdir(dir)).filter((f) => f.endsWith('.sql')).sort()) {
+      await pool.query(await fs.readFile(path.join(dir, file), 'utf8'));
+    }
+    assert.equal(await catalog(), first);
+  });
+
+  it('a second migrate() applies nothing', async () => {
+    assert.deepEqual(await migrate(pool, dir, silent), []);
+  });
+
+  it('leaves an existing auth.uid() alone (hosted Supabase defines its own)', async () => {
+    const other = await createTestDatabase();
+    const p = new pg.Pool({ connectionString: other.url, max: 1 });
+    try {
+      await p.query(`create schema auth; create function auth.uid() returns uuid language sql stable as $$ select '00000000-0000-0000-0000-000000000042'::uuid $$`);
+      await migrate(p, dir, silent);
+      const { rows } = await p.query('select auth.uid()::text as uid');
+      assert.equal(rows[0].uid, '00000000-0000-0000-0000-000000000042');
+    } finally {
+      await p.end();
+      await other.drop();
+    }
+  });
+});
