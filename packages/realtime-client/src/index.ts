@@ -1,0 +1,13 @@
+export { RealtimeService } from './RealtimeService.js';
+export type { RealtimeServiceOptions, SubscribeOptions } from './RealtimeService.js';
+export type { EventHandler } from './SessionStream.js';
+export { ConnectionStatus } from './state.js';
+export type { ConnectionState, StateChange, StateListener } from './state.js';
+export { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
+export type { BackoffOptions } from './backoff.js';
+export { ClientErrorCode, RealtimeClientError } from './errors.js';
+export { systemClock } from './clock.js';
+export type { Clock } from './clock.js';
+export { networkFromNetInfo, appStateFromReactNative, networkFromBrowser, appStateFromBrowser } from './platform.js';
+export type { NetworkStatusSource, AppStateSource, AppStatus, NetInfoLike, RNAppStateLike, BrowserLike } from './platform.js';
+export type { ClientSessionEvent, EventType } from '@mobvibe/events';
