@@ -8,6 +8,9 @@ import type { AppStateSource, NetworkStatusSource } from './platform.js';
 import { SessionStream, type EventHandler } from './SessionStream.js';
 import { aggregate, sameState, type ConnectionState, type StateChange, type StateListener } from './state.js';
 
+/** One shared object, so snapshots of an absent session compare equal (React's useSyncExternalStore). */
+const CLOSED: ConnectionState = Object.freeze({ status: 'closed' });
+
 export interface RealtimeServiceOptions {
   /** The app's own supabase-js client (this project's server or hosted Supabase). */
   supabase: SupabaseClient;
@@ -56,7 +59,7 @@ export class RealtimeService {
   private readonly sessionListeners = new Map<string, Set<StateListener>>();
   private readonly errorListeners = new Map<string, Set<(error: RealtimeClientError) => void>>();
   private readonly history: History;
-  private state: ConnectionState = { status: 'closed' };
+  private state: ConnectionState = CLOSED;
   private online: boolean;
   private readonly detach: Array<() => void> = [];
 
@@ -100,7 +103,7 @@ export class RealtimeService {
   }
 
   getSessionState(sessionId: string): ConnectionState {
-    return this.streams.get(sessionId)?.getState() ?? { status: 'closed' };
+    return this.streams.get(sessionId)?.getState() ?? CLOSED;
   }
 
   /** Calls `listener` with `{oldState, newState, reason}` on every change of the overall state. */
