@@ -1,1 +1,14 @@
-export {};
+export { EventEmitter } from './events/EventEmitter.js';
+export type { EventEmitterOptions } from './events/EventEmitter.js';
+export { EmitError, EmitErrorCode, EmitterConfigError } from './events/errors.js';
+export { backoff } from './events/backoff.js';
+export type { BackoffOptions } from './events/backoff.js';
+export { DEFAULT_RETRY_POLICY } from './events/retry.js';
+export type { RetryPolicy } from './events/retry.js';
+export { timeoutFetch } from './events/fetch.js';
+export { AgentRunner } from './agent/AgentRunner.js';
+export { DEMO_STEPS } from './agent/demoScript.js';
+export { createLogger } from './utils/logger.js';
+export type { Logger } from './utils/logger.js';
+export { EVENT_TYPES, MAX_EVENT_PAYLOAD_BYTES, MAX_EVENTS_PER_BATCH, EventValidationError, EventErrorCode } from './events/types.js';
+export type { EventType, EventDataMap, SessionEvent, SessionEventRecord, FieldIssue } from './events/types.js';
