@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { ConfigError } from './errors.js';
+import { DEFAULT_REALTIME_LIMITS, type RealtimeLimits } from './realtime/limits.js';
 
 /** Built-in secret for local development only; the server warns loudly whenever it is in use. */
 export const DEV_JWT_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
@@ -10,6 +11,8 @@ export interface Limits {
   maxRequestBodyBytes: number;
   /** Largest rows returned by one REST read without an explicit limit. */
   maxRows: number;
+  /** WebSocket and broadcast limits of /realtime/v1 (see realtime/limits.ts). */
+  realtime: RealtimeLimits;
 }
 
 export interface ServerConfig {
@@ -31,6 +34,7 @@ export interface ServerConfig {
 export const DEFAULT_LIMITS: Limits = {
   maxRequestBodyBytes: 16 * 1024 * 1024,
   maxRows: 10_000,
+  realtime: DEFAULT_REALTIME_LIMITS,
 };
 
 const here = path.dirname(new URL(import.meta.url).pathname);

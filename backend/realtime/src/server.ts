@@ -10,6 +10,7 @@ import { sendJson } from './http/respond.js';
 import { createLogger, type Logger } from './logger.js';
 import { handleRest } from './rest/handler.js';
 import { loadTables } from './rest/tables.js';
+import { startRealtime, type Realtime } from './realtime/index.js';
 
 export interface StartOptions {
   /** Overrides on top of the environment (see loadConfig). */
@@ -46,27 +47,35 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const embedded = config.databaseUrl ? undefined : new EmbeddedPostgres({ dataDir: config.dataDir, port: config.pgPort, logger });
   const databaseUrl = config.databaseUrl ?? (await embedded!.start());
   const db = new Database(databaseUrl, logger);
+  let realtime: Realtime | undefined;
   try {
     await migrate(db.pool, config.migrationsDir, logger);
     const tables = await loadTables(db.pool);
     const restCtx = { db, tables, jwtSecret: config.jwtSecret, maxBodyBytes: config.limits.maxRequestBodyBytes, logger };
+    realtime = await startRealtime({
+      db, databaseUrl, jwtSecret: config.jwtSecret, limits: config.limits.realtime, maxBodyBytes: config.limits.maxRequestBodyBytes, logger,
+    });
     const routes: Routes = {
       prefixes: [
         ['/health', (_req, res) => sendJson(res, 200, { status: 'ok' })],
         ['/rest/v1', (req, res, url) => handleRest(req, res, url, restCtx)],
+        ['/realtime/v1/api', realtime.handleApi],
       ],
-      upgrades: [],
+      upgrades: [['/realtime/v1/websocket', realtime.handleUpgrade]],
     };
     const server = createHttpServer(routes, logger);
     const port = await listen(server, config.port, config.host);
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    const live = realtime;
     const close = async () => {
+      await live.close();
       await closeHttp(server);
       await db.close();
       await embedded?.stop();
     };
     return { url, port, keys: projectKeys(config.jwtSecret), config, databaseUrl, db, logger, close };
   } catch (err) {
+    await realtime?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
     await embedded?.stop();
     throw err;

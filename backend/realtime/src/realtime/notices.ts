@@ -1,0 +1,146 @@
+/**
+ * The trigger notifications of migration 20261127000002_realtime.sql, and turning a batch of them into changes
+ * with one query (internal).
+ */
+import type pg from 'pg';
+import { REALTIME_SCHEMA, type Catalog } from './catalog.js';
+import type { Change, Row } from './changes.js';
+import { ChangeType } from './constants.js';
+import { isObject } from './serializer.js';
+
+/** The NOTIFY channel the triggers use. */
+export const NOTIFY_CHANNEL = 'mobvibe_realtime';
+
+interface NoticeBase {
+  table: string;
+  /** The writing transaction (xid8 as text). */
+  xid: string;
+  /** When this process heard of it: the commit time stand-in without track_commit_timestamp. */
+  receivedAt: number;
+}
+
+export type Notice =
+  | (NoticeBase & { op: 'I'; ranges: Array<[sessionId: string, lo: number, hi: number]> })
+  | (NoticeBase & { op: 'I'; keys: string[] })
+  | (NoticeBase & { op: 'U' | 'D'; rows: Array<{ id: string; old: Row; trimmed: boolean }> });
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
+const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+
+/** Parses one notification; throws an Error saying what is wrong (someone else may NOTIFY on the channel). */
+export function parseNotice(payload: string, catalog: Catalog, receivedAt: number): Notice {
+  const n: unknown = JSON.parse(payload);
+  if (!isObject(n) || n.v !== 1) throw new Error('not a version 1 realtime notification');
+  const { t: table, o: op, x: xid } = n;
+  if (typeof table !== 'string' || !catalog.has(table)) throw new Error(`unknown table ${String(table)}`);
+  if (typeof xid !== 'string' || !/^\d+$/.test(xid)) throw new Error('missing transaction id');
+  const base = { table, xid, receivedAt };
+  if (op === 'I' && Array.isArray(n.r)) {
+    const ok = n.r.every((r) => Array.isArray(r) && r.length === 3 && isUuid(r[0]) && isSeq(r[1]) && isSeq(r[2]));
+    if (!ok) throw new Error('malformed seq ranges');
+    return { ...base, op, ranges: n.r as Array<[string, number, number]> };
+  }
+  if (op === 'I' && Array.isArray(n.k)) {
+    if (!n.k.every(isUuid)) throw new Error('malformed keys');
+    return { ...base, op, keys: n.k as string[] };
+  }
+  if ((op === 'U' || op === 'D') && Array.isArray(n.r)) {
+    const ok = n.r.every((r) => Array.isArray(r) && r.length === 3 && isUuid(r[0]) && isObject(r[1]) && typeof r[2] === 'boolean');
+    if (!ok) throw new Error('malformed old rows');
+    return { ...base, op, rows: (n.r as Array<[string, Row, boolean]>).map(([id, old, trimmed]) => ({ id, old, trimmed })) };
+  }
+  throw new Error(`unknown operation ${String(op)}`);
+}
+
+interface Request {
+  o: number;
+  t: string;
+  i?: number;
+  s?: string;
+  lo?: number;
+  hi?: number;
+  k?: string;
+  x?: string;
+}
+
+interface ResultRow {
+  o: number;
+  k: string | null;
+  j: string | null;
+}
+
+const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
+
+/**
+ * Fetches the rows a batch of notifications names, in one query on the pool, and returns the changes in
+ * notification (= commit) order, each notification's rows in seq order.
+ */
+export class ChangeReader {
+  private readonly sql: string;
+
+  constructor(private readonly pool: pg.Pool, private readonly catalog: Catalog, private readonly trackCommit: boolean) {
+    this.sql = readerSql(catalog, trackCommit);
+  }
+
+  async read(notices: Notice[]): Promise<Change[]> {
+    const requests = notices.flatMap((n, o) => requestsFor(n, o, this.trackCommit));
+    const results = new Map<number, ResultRow[]>();
+    if (requests.length > 0) {
+      const { rows } = await this.pool.query<ResultRow>(this.sql, [JSON.stringify(requests)]);
+      for (const row of rows) {
+        const list = results.get(row.o);
+        if (list) list.push(row);
+        else results.set(row.o, [row]);
+      }
+    }
+    return notices.flatMap((n, o) => changesFor(n, results.get(o) ?? []));
+  }
+}
+
+function requestsFor(n: Notice, o: number, trackCommit: boolean): Request[] {
+  const out: Request[] = trackCommit ? [{ o, t: 'ts', x: n.xid }] : [];
+  if ('ranges' in n) for (const [s, lo, hi] of n.ranges) out.push({ o, t: 'range', s, lo, hi });
+  else if ('keys' in n) n.keys.forEach((k, i) => out.push({ o, t: `k:${n.table}`, k, i }));
+  else if (n.op === 'U') n.rows.forEach((r, i) => out.push({ o, t: `k:${n.table}`, k: r.id, i }));
+  return out;
+}
+
+function readerSql(catalog: Catalog, trackCommit: boolean): string {
+  const ts = trackCommit
+    ? `to_char(pg_xact_commit_timestamp(r.x::xid8::xid) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+    : 'null::text';
+  const parts = [`select r.o, -1::int8 as q, null::text as k, ${ts} as j from req r where r.t = 'ts'`];
+  if (catalog.has('session_events')) {
+    parts.push(`select r.o, e.seq, e.id::text, row_to_json(e)::text from req r
+      join ${ident(REALTIME_SCHEMA)}.session_events e on e.session_id = r.s and e.seq between r.lo and r.hi where r.t = 'range'`);
+  }
+  for (const name of catalog.keys()) {
+    parts.push(`select r.o, r.i::int8, e.id::text, row_to_json(e)::text from req r
+      join ${ident(REALTIME_SCHEMA)}.${ident(name)} e on e.id = r.k where r.t = ${literal(`k:${name}`)}`);
+  }
+  return `with req as materialized (
+      select * from json_to_recordset($1::json) as r(o int, t text, i int, s uuid, lo int8, hi int8, k uuid, x text))
+    ${parts.join('\n    union all\n    ')}
+    order by 1, 2`;
+}
+
+function changesFor(n: Notice, rows: ResultRow[]): Change[] {
+  const tsRow = rows.find((r) => r.k === null);
+  const commitTimestamp = tsRow?.j ?? new Date(n.receivedAt).toISOString();
+  const fetched = rows.filter((r): r is ResultRow & { k: string; j: string } => r.k !== null && r.j !== null);
+  const base = { table: n.table, commitTimestamp };
+  if (n.op === 'I') {
+    return fetched.map((r) => ({ ...base, type: ChangeType.Insert, record: { row: JSON.parse(r.j) as Row, json: r.j } }));
+  }
+  const oldOf = (r: { old: Row; trimmed: boolean }) => ({ row: r.old, json: JSON.stringify(r.old), trimmed: r.trimmed });
+  if (n.op === 'D') return n.rows.map((r) => ({ ...base, type: ChangeType.Delete, old: oldOf(r) }));
+  const current = new Map(fetched.map((r) => [r.k, r.j]));
+  return n.rows.flatMap((r) => {
+    const json = current.get(r.id);
+    // Deleted since: its DELETE notification follows, so the UPDATE has nothing current to show.
+    if (json === undefined) return [];
+    return [{ ...base, type: ChangeType.Update, record: { row: JSON.parse(json) as Row, json }, old: oldOf(r) }];
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * The WebSocket upgrade of `/realtime/v1/websocket` (internal). The apikey (query parameter `apikey`, or the
+ * `apikey` / `x-api-key` header) must be a valid JWT before anything is upgraded; every refusal is a plain
+ * HTTP answer with `{"error": "..."}` (400, 401, 429 or 503), never a crashed socket.
+ */
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { AuthError, verifyJwt } from '../auth/jwt.js';
+import type { ConnectionInit } from './connection.js';
+import { Vsn } from './constants.js';
+import { RealtimeError, RealtimeErrorCode, toRealtimeError } from './errors.js';
+import type { RealtimeLimits } from './limits.js';
+
+export interface UpgradeContext {
+  wss: WebSocketServer;
+  jwtSecret: string;
+  limits: RealtimeLimits;
+  accepting(): boolean;
+  connectionCount(): number;
+  accept(ws: WebSocket, init: Omit<ConnectionInit, 'id'>): void;
+}
+
+const VERSIONS = new Set<string>(Object.values(Vsn));
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function admit(req: IncomingMessage, url: URL, ctx: UpgradeContext): Omit<ConnectionInit, 'id'> {
+  if (!ctx.accepting()) throw new RealtimeError(RealtimeErrorCode.ServerShuttingDown, 'the server is shutting down; reconnect shortly', { status: 503 });
+  // Phoenix's default when a client names no version.
+  const vsn = url.searchParams.get('vsn') ?? Vsn.V1;
+  if (!VERSIONS.has(vsn)) {
+    throw new RealtimeError(RealtimeErrorCode.UnsupportedVersion, `vsn ${vsn} is not supported; use ${[...VERSIONS].join(' or ')}`);
+  }
+  const apikey = url.searchParams.get('apikey') || header(req, 'apikey') || header(req, 'x-api-key');
+  if (!apikey) throw new RealtimeError(RealtimeErrorCode.InvalidJWTToken, 'no API key: connect with ?apikey=<your project key>', { status: 401 });
+  let apikeyClaims;
+  try {
+    apikeyClaims = verifyJwt(apikey, ctx.jwtSecret);
+  } catch (err) {
+    if (err instanceof AuthError) throw new RealtimeError(RealtimeErrorCode.InvalidJWTToken, `invalid API key: ${err.message}`, { status: 401 });
+    throw err;
+  }
+  if (ctx.connectionCount() >= ctx.limits.maxConnections) {
+    throw new RealtimeError(RealtimeErrorCode.TooManyConnections, `too many connections (limit ${ctx.limits.maxConnections}); retry later`, { status: 429 });
+  }
+  return { vsn: vsn as Vsn, apikey, apikeyClaims };
+}
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ error: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, ctx: UpgradeContext): void {
+  // A client that resets mid-handshake must not become an unhandled 'error'.
+  socket.on('error', () => socket.destroy());
+  let init: Omit<ConnectionInit, 'id'>;
+  try {
+    init = admit(req, url, ctx);
+  } catch (err) {
+    const e = toRealtimeError(err);
+    return refuse(socket, e.status, e.status >= 500 && e.code === RealtimeErrorCode.Internal ? 'internal server error' : e.reason);
+  }
+  ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.accept(ws, init));
+}
