@@ -13,3 +13,4 @@ export type { PgBinaries } from './db/binaries.js';
 export { migrate } from './db/migrate.js';
 export { ApiError, ConfigError } from './errors.js';
 export { createLogger } from './logger.js';
+export { DEMO_USER_ID, DEMO_SESSION_ID, DEMO_SESSION_TITLE, demoAppLink, ensureDemoSession } from './demo.js';

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { demoAppLink, ensureDemoSession } from './demo.js';
 import { ConfigError } from './errors.js';
 import { startServer } from './server.js';
 
@@ -6,6 +7,8 @@ import { startServer } from './server.js';
 async function main(): Promise<void> {
   const server = await startServer();
   const { url, keys, databaseUrl } = server;
+  const demo = demoEnabled(server.config.usingDevSecret);
+  if (demo) await ensureDemoSession(server.db.pool);
   const dbShown = server.config.databaseUrl ? databaseUrl.replace(/:[^:@/]+@/, ':****@') : `${databaseUrl.replace(/:[^:@/]+@/, ':****@')} (embedded)`;
   process.stdout.write(
     [
@@ -21,6 +24,13 @@ async function main(): Promise<void> {
       '',
       'Mint a user token:  npx mobvibe-realtime token --user <uuid>',
       '',
+      ...(demo
+        ? [
+            'Open the app, signed in as the demo user (then run `npm run demo` in another terminal):',
+            `  ${demoAppLink(url, keys.anonKey, server.config.jwtSecret)}`,
+            '',
+          ]
+        : []),
     ].join('\n') + '\n',
   );
   let stopping = false;
@@ -38,6 +48,15 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * The demo user, its session and its sign-in link are for local development: on by default only with the
+ * built-in development secret; MOBVIBE_DEMO=1 or 0 decides otherwise.
+ */
+function demoEnabled(usingDevSecret: boolean): boolean {
+  const flag = process.env.MOBVIBE_DEMO;
+  return flag === undefined || flag === '' ? usingDevSecret : flag === '1' || flag === 'true';
 }
 
 main().catch((err: unknown) => {

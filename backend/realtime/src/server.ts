@@ -7,6 +7,7 @@ import { EmbeddedPostgres } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { createHttpServer, type Routes } from './http/router.js';
 import { sendJson } from './http/respond.js';
+import { defaultWebRoot, redirectTo, staticSite } from './http/static.js';
 import { createLogger, type Logger } from './logger.js';
 import { handleRest } from './rest/handler.js';
 import { loadTables } from './rest/tables.js';
@@ -60,6 +61,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
         ['/health', (_req, res) => sendJson(res, 200, { status: 'ok' })],
         ['/rest/v1', (req, res, url) => handleRest(req, res, url, restCtx)],
         ['/realtime/v1/api', realtime.handleApi],
+        ['/app', staticSite({ root: defaultWebRoot(), prefix: '/app', logger })],
+        ['/', redirectTo('/app/')],
       ],
       upgrades: [['/realtime/v1/websocket', realtime.handleUpgrade]],
     };
