@@ -34,6 +34,13 @@ export interface HubOptions {
   feedIsUp(): boolean;
 }
 
+/** realtime-js can send its first join before it has the user's token; say so, it retries with the token. */
+function withNoTokenHint(err: unknown): unknown {
+  if (!(err instanceof RealtimeError) || err.code !== RealtimeErrorCode.Unauthorized) return err;
+  const hint = ' (this join carried no access_token, so it ran under the apikey; the client retries with the user token once it has one)';
+  return new RealtimeError(err.code, err.message + hint, { status: err.status });
+}
+
 type Msg<T extends ClientMessage['type']> = Extract<ClientMessage, { type: T }>;
 
 /** How a channel ends: quietly (leave, socket gone), closed for good, or errored so the client rejoins. */
@@ -65,7 +72,9 @@ export class Hub implements ConnectionHandlers {
       conn.channels.set(topic, channel);
       checkPrivate(join.private, channel.claims);
       channel.bindings = parseBindings(join.postgresChanges, this.opts.catalog, this.opts.limits.maxBindingsPerChannel);
-      await authorizeBindings(this.opts.db, channel.claims, channel.bindings);
+      await authorizeBindings(this.opts.db, channel.claims, channel.bindings).catch((err: unknown) => {
+        throw join.accessToken === undefined ? withNoTokenHint(err) : err;
+      });
       // A leave, a newer join of the topic, or the socket closing while we checked: that answer is moot.
       if (channel.state !== ChannelState.Joining || !conn.isOpen) return;
       this.activate(channel, ref);
