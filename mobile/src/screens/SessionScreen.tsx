@@ -4,6 +4,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { ActivityIndicator, Pressable, StyleSheet, Text, View } from 'react-native';
 import { EventList } from '../components/EventList';
 import { StatusBadge } from '../components/StatusBadge';
+import { useSession } from '../contexts/SessionContext';
 import { useEventNotices } from '../hooks/useEventNotices';
 import { getSession, type SessionSummary } from '../services/sessions';
 import { colors } from '../theme';
@@ -16,6 +17,7 @@ type Loaded = { status: 'loading' } | { status: 'found'; session: SessionSummary
  */
 export function SessionScreen({ supabase, sessionId, onBack }: { supabase: SupabaseClient; sessionId: string; onBack: () => void }) {
   const [loaded, setLoaded] = useState<Loaded>({ status: 'loading' });
+  const { isConnected } = useSession();
   const load = useCallback(() => {
     setLoaded({ status: 'loading' });
     getSession(supabase, sessionId).then(
@@ -35,6 +37,11 @@ export function SessionScreen({ supabase, sessionId, onBack }: { supabase: Supab
         <Text style={styles.title} role="heading" numberOfLines={1} testID="session-title">
           {title}
         </Text>
+        {isConnected && loaded.status === 'found' ? (
+          <Text style={styles.live} accessibilityLabel="Live: receiving events" testID="live-badge">
+            ● Live
+          </Text>
+        ) : null}
         {loaded.status === 'found' ? <StatusBadge status={loaded.session.status} /> : null}
       </View>
       {loaded.status === 'loading' && <ActivityIndicator style={styles.center} accessibilityLabel="Loading the session" />}
@@ -94,6 +101,7 @@ const styles = StyleSheet.create({
   back: { paddingVertical: 4, paddingRight: 4 },
   backText: { color: colors.accent, fontSize: 15, fontWeight: '600' },
   title: { flex: 1, fontSize: 17, fontWeight: '700', color: colors.text },
+  live: { color: colors.success, fontSize: 12, fontWeight: '700' },
   center: { flex: 1, alignItems: 'center', justifyContent: 'center', padding: 24, gap: 12 },
   message: { color: colors.text, fontSize: 15, textAlign: 'center', maxWidth: 420 },
   retry: { paddingVertical: 6, paddingHorizontal: 12 },
