@@ -270,7 +270,16 @@ export class Hub implements ConnectionHandlers {
     if (diff) this.sendPresenceDiff(channel, diff);
   }
 
+  /**
+   * A re-track goes out as two diffs, the leave first: realtime-js (2.109) strips `phx_ref` from the metas a key
+   * still holds while it handles a diff, so an old meta sent as a leave together with its replacement would stay.
+   */
   private sendPresenceDiff(from: Channel, diff: PresenceDiff): void {
+    if (Object.keys(diff.joins).length > 0 && Object.keys(diff.leaves).length > 0) {
+      this.sendPresenceDiff(from, { joins: {}, leaves: diff.leaves });
+      this.sendPresenceDiff(from, { joins: diff.joins, leaves: {} });
+      return;
+    }
     const json = JSON.stringify(diff);
     const frames = new Map<Vsn, Buffer>();
     for (const member of this.rooms.members(from.roomKey)) {
