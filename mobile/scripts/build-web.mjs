@@ -19,6 +19,7 @@ const INPUTS = [
   path.join(mobile, 'app.json'),
   path.join(mobile, 'package.json'),
   path.join(mobile, 'src'),
+  path.join(mobile, 'assets'),
   path.join(repo, 'packages', 'events', 'dist'),
   path.join(repo, 'packages', 'realtime-client', 'dist'),
 ];

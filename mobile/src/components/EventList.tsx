@@ -62,7 +62,8 @@ export function EventList({ events, loadOlder, emptyText }: EventListProps) {
   const jumpToEnd = useCallback(() => {
     atBottom.current = true;
     setUnseen(0);
-    scrollToBottom(true);
+    // Not animated: a smooth scroll through a virtualized list changes the content height on the way.
+    scrollToBottom(false);
   }, [scrollToBottom]);
 
   const fetchOlder = useCallback(async () => {

@@ -31,7 +31,7 @@ export function TerminalEvent({ data }: { data: EventDataMap['terminal'] }) {
         <Pressable
           onPress={() => setExpanded((e) => !e)}
           accessibilityRole="button"
-          accessibilityState={{ expanded }}
+          aria-expanded={expanded}
           accessibilityLabel={expanded ? 'Show less output' : `Show all ${view.lines} lines of output`}
           style={styles.toggle}
           testID="terminal-toggle"
