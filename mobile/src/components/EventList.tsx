@@ -32,6 +32,7 @@ export function EventList({ events, loadOlder, emptyText }: EventListProps) {
   /** Set while older events are being prepended: where the reader was, to restore after the layout grows. */
   const anchor = useRef<{ offset: number; contentHeight: number } | undefined>(undefined);
   const lastSeq = useRef<number | undefined>(undefined);
+  const lastOffset = useRef(0);
   const [unseen, setUnseen] = useState(0);
   const [older, setOlder] = useState<Older>('idle');
 
@@ -86,7 +87,13 @@ export function EventList({ events, loadOlder, emptyText }: EventListProps) {
       const { contentOffset, contentSize, layoutMeasurement } = e.nativeEvent;
       scroll.current = { offset: contentOffset.y, contentHeight: contentSize.height, viewport: layoutMeasurement.height };
       if (anchor.current) anchor.current.offset = contentOffset.y;
-      atBottom.current = contentSize.height - (contentOffset.y + layoutMeasurement.height) <= BOTTOM_SLOP;
+      const distance = contentSize.height - (contentOffset.y + layoutMeasurement.height);
+      const movedUp = contentOffset.y < lastOffset.current - 1;
+      lastOffset.current = contentOffset.y;
+      // Only the reader moving up leaves the bottom. Judging by distance alone would misread the scroll event
+      // of our own scroll-to-end that arrives after more content was already laid out below.
+      if (distance <= BOTTOM_SLOP) atBottom.current = true;
+      else if (movedUp) atBottom.current = false;
       if (atBottom.current) setUnseen(0);
       const scrollable = contentSize.height > layoutMeasurement.height + BOTTOM_SLOP;
       if (scrollable && contentOffset.y <= TOP_TRIGGER && older === 'idle') void fetchOlder();
