@@ -1,0 +1,135 @@
+// Two real server processes (npm start's entry point) on one PostgreSQL: a commit made through either reaches
+// subscribers on both, because each process LISTENs to the database, not to its own REST handler.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { SupabaseClient } from '@supabase/supabase-js';
+import pg from 'pg';
+import { TEST_JWT_SECRET, createTestDatabase, supabaseClient, type TestDatabase } from '@mobvibe/testkit';
+import { projectKeys, userToken } from '@mobvibe/realtime-server';
+import { settled, sixEvents, sleep, subscribe, thinking, waitFor } from './realtime-helpers.js';
+
+const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
+const keys = projectKeys(TEST_JWT_SECRET);
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+
+interface Node {
+  url: string;
+  child: ChildProcess;
+}
+
+async function startNode(databaseUrl: string): Promise<Node> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [main], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  await waitFor(() => {
+    if (child.exitCode !== null) throw new Error(`server exited early:\n${out}`);
+    return out.includes('service_role key:');
+  }, 'the server to start', 60_000);
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+async function stop(node: Node | undefined): Promise<void> {
+  if (!node || node.child.exitCode !== null) return;
+  const exited = new Promise((r) => node.child.once('exit', r));
+  node.child.kill('SIGTERM');
+  await exited;
+}
+
+let db: TestDatabase;
+let sql: pg.Pool;
+let a: Node;
+let b: Node;
+const clients: SupabaseClient[] = [];
+const alice = randomUUID();
+
+const userOn = (node: Node) => {
+  const c = supabaseClient(node.url, keys.anonKey, userToken(TEST_JWT_SECRET, alice));
+  clients.push(c);
+  return settled(c);
+};
+const serviceOn = (node: Node) => {
+  const c = supabaseClient(node.url, keys.serviceRoleKey);
+  clients.push(c);
+  return c;
+};
+
+before(async () => {
+  db = await createTestDatabase();
+  [a, b] = await Promise.all([startNode(db.url), startNode(db.url)]);
+  sql = new pg.Pool({ connectionString: db.url, max: 2 });
+});
+after(async () => {
+  for (const c of clients) {
+    await c.removeAllChannels().catch(() => undefined);
+    c.realtime.disconnect();
+  }
+  await sql?.end();
+  await Promise.all([stop(a), stop(b)]);
+  await db?.drop();
+});
+
+async function createSession(): Promise<string> {
+  const id = randomUUID();
+  await sql.query('insert into public.sessions (id, user_id, title) values ($1, $2, $3)', [id, alice, 'multi']);
+  return id;
+}
+
+function listen(client: SupabaseClient, id: string) {
+  const received: any[] = [];
+  const channel = client.channel(`session:${id}`)
+    .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'session_events', filter: `session_id=eq.${id}` }, (p) => received.push(p));
+  return { channel, received };
+}
+
+describe('two server processes on one PostgreSQL', () => {
+  it('an event committed through node A reaches a subscriber on node B, and the other way round', async () => {
+    const id = await createSession();
+    const onA = listen(await userOn(a), id);
+    const onB = listen(await userOn(b), id);
+    await Promise.all([subscribe(onA.channel), subscribe(onB.channel)]);
+    assert.equal((await serviceOn(a).from('session_events').insert(sixEvents(id))).error, null);
+    assert.equal((await serviceOn(b).from('session_events').insert(thinking(id, 7))).error, null);
+    await waitFor(() => onA.received.length === 7 && onB.received.length === 7, 'seven events on both nodes');
+    await sleep(100);
+    for (const got of [onA.received, onB.received]) {
+      assert.deepEqual(got.map((p) => p.new.seq), [1, 2, 3, 4, 5, 6, 7]);
+      assert.deepEqual(got.map((p) => p.new.event_type), ['thinking', 'file_change', 'terminal', 'preview_ready', 'error', 'completion', 'thinking']);
+    }
+  });
+
+  it('rows written with plain SQL reach subscribers on both nodes', async () => {
+    const id = await createSession();
+    const onA = listen(await userOn(a), id);
+    const onB = listen(await userOn(b), id);
+    await Promise.all([subscribe(onA.channel), subscribe(onB.channel)]);
+    await sql.query(`insert into public.session_events (session_id, event_type, payload)
+                     select $1, 'completion', jsonb_build_object('message', g::text) from generate_series(1, 20) g`, [id]);
+    await waitFor(() => onA.received.length === 20 && onB.received.length === 20, 'twenty events on both nodes');
+  });
+
+  it('a node keeps its subscribers live while the other node stops', async () => {
+    const id = await createSession();
+    const onB = listen(await userOn(b), id);
+    await subscribe(onB.channel);
+    await stop(a);
+    await sql.query(`insert into public.session_events (session_id, event_type, payload) values ($1, 'completion', '{"message":"still here"}')`, [id]);
+    await waitFor(() => onB.received.length === 1, 'the event on node B');
+  });
+});
