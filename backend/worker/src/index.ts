@@ -1,5 +1,6 @@
 export { EventEmitter } from './events/EventEmitter.js';
 export type { EventEmitterOptions } from './events/EventEmitter.js';
+export type { GroupCommitOptions } from './events/groupCommit.js';
 export { EmitError, EmitErrorCode, EmitterConfigError } from './events/errors.js';
 export { backoff } from './events/backoff.js';
 export type { BackoffOptions } from './events/backoff.js';

@@ -1,0 +1,55 @@
+/**
+ * @internal Group commit for the EventEmitter: emits issued close together (any sessions) are sent as one
+ * request, hence one transaction and one WAL flush, instead of one each. Each caller still gets its own stored
+ * record, and only once the batch has committed. Off unless `groupCommit` is set.
+ */
+export interface GroupCommitOptions {
+  /** Longest an emit waits for companions before its batch is sent. */
+  maxDelayMs: number;
+  /** A batch is sent as soon as it holds this many events (at most MAX_EVENTS_PER_BATCH). */
+  maxEvents: number;
+}
+
+interface Waiting<Row, Result> {
+  row: Row;
+  resolve: (result: Result) => void;
+  reject: (err: unknown) => void;
+}
+
+export class GroupCommit<Row extends { id: string }, Result extends { id: string }> {
+  private queue: Waiting<Row, Result>[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly opts: GroupCommitOptions,
+    /** Stores the rows; answers per id with the stored record or the error that refused it. */
+    private readonly send: (rows: Row[]) => Promise<Map<string, Result | Error>>,
+  ) {}
+
+  add(row: Row): Promise<Result> {
+    return new Promise<Result>((resolve, reject) => {
+      this.queue.push({ row, resolve, reject });
+      if (this.queue.length >= this.opts.maxEvents) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.opts.maxDelayMs);
+    });
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queue.splice(0, this.opts.maxEvents);
+    if (this.queue.length > 0) this.timer = setTimeout(() => this.flush(), 0);
+    if (batch.length === 0) return;
+    this.send(batch.map((w) => w.row)).then(
+      (answers) => {
+        for (const w of batch) {
+          const answer = answers.get(w.row.id);
+          if (answer instanceof Error) w.reject(answer);
+          else if (answer) w.resolve(answer);
+          else w.reject(new Error(`event ${w.row.id} missing from its batch's answer`));
+        }
+      },
+      (err: unknown) => batch.forEach((w) => w.reject(err)),
+    );
+  }
+}
