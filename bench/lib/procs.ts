@@ -1,0 +1,86 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Starts a bench worker (bench/workers/<name>.ts) as its own process with an IPC channel. */
+export function startWorker(name: string, env: Record<string, string> = {}): ChildProcess {
+  return fork(path.join(here, '..', 'workers', `${name}.ts`), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+/** Resolves with the first IPC message of `type` from `child` (rejects if it exits first or after `timeoutMs`). */
+export function nextMessage<T>(child: ChildProcess, type: string, timeoutMs = 600_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`no "${type}" from worker within ${timeoutMs} ms`)), timeoutMs);
+    const onMessage = (m: { type: string }) => m?.type === type && done(undefined, m as T);
+    const onExit = (code: number | null) => done(new Error(`worker exited (${code}) before "${type}"`));
+    function done(err?: Error, value?: T) {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(value!);
+    }
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+export interface Usage {
+  /** CPU seconds (user + system) so far. */
+  cpuSeconds: number;
+  rssBytes: number;
+}
+
+const TICKS = 100; // USER_HZ on Linux
+
+/** CPU time and RSS of a process, from /proc. */
+export function usageOf(pid: number): Usage {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / TICKS;
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { cpuSeconds, rssBytes: rssKb * 1024 };
+}
+
+/** All descendants of `pid` (e.g. PostgreSQL's backends under the server). */
+export function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const children = (p: number): number[] => {
+    try {
+      return fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const stack = children(pid);
+  while (stack.length) {
+    const p = stack.pop()!;
+    out.push(p);
+    stack.push(...children(p));
+  }
+  return out;
+}
+
+/** Sum of usage over a process tree. */
+export function treeUsage(pid: number): Usage {
+  let cpuSeconds = 0;
+  let rssBytes = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const u = usageOf(p);
+      cpuSeconds += u.cpuSeconds;
+      rssBytes += u.rssBytes;
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return { cpuSeconds, rssBytes };
+}

@@ -1,0 +1,64 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BENCH_JWT_SECRET = 'bench-secret-for-mobvibe-realtime-at-least-32-chars';
+
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+
+export interface BenchServer {
+  url: string;
+  pid: number;
+  anonKey: string;
+  serviceKey: string;
+  /** Superuser URL of the embedded PostgreSQL. */
+  databaseUrl: string;
+  sql: pg.Pool;
+  stop(): Promise<void>;
+}
+
+/** Starts `npm start`'s entry point with a fresh embedded PostgreSQL under os.tmpdir(). */
+export async function startBenchServer(): Promise<BenchServer> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'mobvibe-bench-'));
+  await fs.chmod(dataDir, 0o755);
+  const [port, pgPort] = [await freePort(), await freePort()];
+  const child: ChildProcess = spawn(process.execPath, [path.join(root, 'backend/realtime/dist/main.js')], {
+    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), PG_PORT: String(pgPort), JWT_SECRET: BENCH_JWT_SECRET, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  for (const deadline = Date.now() + 120_000; !out.includes('service_role key:'); await new Promise((r) => setTimeout(r, 50))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`server did not start:\n${out}`);
+  }
+  const key = (label: string) => new RegExp(`${label}: (\\S+)`).exec(out)![1]!;
+  const password = (await fs.readFile(path.join(dataDir, 'postgres.password'), 'utf8')).trim();
+  const databaseUrl = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/postgres`;
+  const sql = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    anonKey: key('anon key'),
+    serviceKey: key('service_role key'),
+    databaseUrl,
+    sql,
+    async stop() {
+      await sql.end();
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

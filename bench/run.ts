@@ -1,0 +1,232 @@
+// `npm run bench [-- --quick] [--only a,b] [--systems mobvibe,socketio]`
+// Starts the server (embedded PostgreSQL), loads it from separate processes on loopback, measures the floors,
+// and runs the scenarios for MobVibe Realtime and the Socket.IO peer. Prints a table, writes JSON.
+import { randomUUID } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { userToken } from '@mobvibe/realtime-server';
+import { FaultProxy } from '@mobvibe/testkit';
+import { pgCommitFloor } from './floors/pgFloor.js';
+import { wsFloor } from './floors/wsFloor.js';
+import { nextMessage, startWorker, treeUsage, usageOf } from './lib/procs.js';
+import { BENCH_JWT_SECRET, startBenchServer, type BenchServer } from './lib/server.js';
+import { summarize, type Summary } from './lib/stats.js';
+import type { ScenarioResult, SystemName } from './lib/types.js';
+
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, systems: { type: 'string', default: 'mobvibe,socketio' }, out: { type: 'string' } },
+});
+const quick = args.quick!;
+const only = args.only?.split(',');
+const systems = args.systems!.split(',') as SystemName[];
+const sec = (full: number, q: number) => (quick ? q : full) * 1000;
+
+interface Spec {
+  id: string;
+  description: string;
+  sessions: number;
+  perSession: number;
+  ratePerSession: number;
+  durationMs: number;
+  subscriberProcs: number;
+  emitterProcs: number;
+  groupCommitMs: number;
+  storm?: boolean;
+  idle?: boolean;
+}
+
+const SPECS: Spec[] = [
+  { id: 'a', description: '1 session, 1 subscriber, 100 events/s (latency floor)', sessions: 1, perSession: 1, ratePerSession: 100, durationMs: sec(20, 6), subscriberProcs: 1, emitterProcs: 1, groupCommitMs: 0 },
+  { id: 'b', description: '1,000 sessions x 1 subscriber, 10 events/s each', sessions: 1000, perSession: 1, ratePerSession: 10, durationMs: sec(30, 10), subscriberProcs: 2, emitterProcs: 2, groupCommitMs: 2 },
+  { id: 'c', description: 'fan-out: 100 sessions x 50 subscribers, 10 events/s each', sessions: 100, perSession: 50, ratePerSession: 10, durationMs: sec(30, 10), subscriberProcs: 2, emitterProcs: 1, groupCommitMs: 2 },
+  { id: 'd', description: '10,000 idle subscribers: memory per connection', sessions: 1000, perSession: 10, ratePerSession: 0, durationMs: 0, subscriberProcs: 4, emitterProcs: 0, groupCommitMs: 0, idle: true },
+  { id: 'e', description: 'reconnect storm: 5,000 subscribers dropped at once', sessions: 1000, perSession: 5, ratePerSession: 2, durationMs: sec(12, 8), subscriberProcs: 2, emitterProcs: 1, groupCommitMs: 2, storm: true },
+  { id: 'f', description: 'terminal burst: 1 session emitting 2,000 small events/s', sessions: 1, perSession: 1, ratePerSession: 2000, durationMs: sec(20, 6), subscriberProcs: 1, emitterProcs: 1, groupCommitMs: 2 },
+];
+
+/** A running Socket.IO peer server (bench/peers/socketio). */
+interface Peer {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+interface Target {
+  system: SystemName;
+  url: string;
+  pid: number;
+}
+
+async function createSessions(server: BenchServer, n: number): Promise<Array<{ id: string; token: string }>> {
+  const sessions = Array.from({ length: n }, () => ({ id: randomUUID(), user: randomUUID() }));
+  await server.sql.query(
+    `insert into public.sessions (id, user_id, title, status) select id, user_id, 'bench', 'running' from unnest($1::uuid[], $2::uuid[]) as t(id, user_id)`,
+    [sessions.map((s) => s.id), sessions.map((s) => s.user)],
+  );
+  return sessions.map((s) => ({ id: s.id, token: userToken(BENCH_JWT_SECRET, s.user, { expiresIn: 3600 }) }));
+}
+
+const split = <T>(list: T[], parts: number): T[][] => Array.from({ length: parts }, (_, i) => list.filter((_, k) => k % parts === i));
+
+async function runScenario(spec: Spec, server: BenchServer, target: Target): Promise<ScenarioResult> {
+  const sessions = await createSessions(server, spec.sessions);
+  const proxy = spec.storm ? new FaultProxy(Number(new URL(target.url).port)) : undefined;
+  const subUrl = proxy ? `http://127.0.0.1:${await proxy.listen()}` : target.url;
+  const rssBefore = usageOf(target.pid).rssBytes;
+  const subs = split(sessions, spec.subscriberProcs).map((part) => {
+    const w = startWorker('subscriber');
+    w.send({ type: 'start', system: target.system, mode: spec.storm ? 'service' : 'light', url: subUrl, apikey: server.anonKey, sessions: part, perSession: spec.perSession, record: !spec.storm });
+    return w;
+  });
+  await Promise.all(subs.map((w) => nextMessage(w, 'ready')));
+  const rssReady = usageOf(target.pid).rssBytes;
+  const connections = spec.sessions * spec.perSession;
+  if (spec.idle) {
+    await new Promise((r) => setTimeout(r, 2000));
+    const rssIdle = usageOf(target.pid).rssBytes;
+    await Promise.all(subs.map(async (w) => (w.send({ type: 'finish' }), nextMessage(w, 'result'))));
+    await proxy?.close();
+    const perConnKb = (rssIdle - rssBefore) / connections / 1024;
+    return result(spec, target, { emitted: 0, elapsed: 1, cpu: 0, rssMax: rssIdle, results: [], expected: new Map(), extra: { connections, rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssIdle), kbPerConnection: Math.round(perConnKb * 100) / 100, rssReadyMb: mb(rssReady) } });
+  }
+  const cpu0 = treeUsage(target.pid).cpuSeconds;
+  const t0 = performance.now();
+  let rssMax = rssReady;
+  const sampler = setInterval(() => (rssMax = Math.max(rssMax, usageOf(target.pid).rssBytes)), 250);
+  const emitters = split(sessions.map((s) => s.id), spec.emitterProcs).map((part) => {
+    const w = startWorker('emitter');
+    w.send({ type: 'start', system: target.system, url: target.url, serviceKey: server.serviceKey, sessions: part, ratePerSession: spec.ratePerSession, durationMs: spec.durationMs, groupCommitMs: spec.groupCommitMs, maxInFlight: 20_000 });
+    return w;
+  });
+  let stormAt = 0;
+  if (spec.storm) {
+    await new Promise((r) => setTimeout(r, spec.durationMs / 3));
+    stormAt = performance.now();
+    proxy!.resetAll();
+  }
+  const done = await Promise.all(emitters.map((w) => nextMessage<{ emitted: Array<[string, number]>; errors: number; firstError: string; elapsedSeconds: number }>(w, 'done')));
+  const expected = new Map(done.flatMap((d) => d.emitted));
+  const emitted = [...expected.values()].reduce((a, b) => a + b, 0);
+  const elapsed = Math.max(...done.map((d) => d.elapsedSeconds));
+  const caughtUpAt = await waitCaughtUp(subs, expected, spec.storm ? 60_000 : 20_000);
+  const cpu = treeUsage(target.pid).cpuSeconds - cpu0;
+  const wall = (performance.now() - t0) / 1000;
+  clearInterval(sampler);
+  const results = await Promise.all(subs.map(async (w) => (w.send({ type: 'finish' }), nextMessage<WorkerResult>(w, 'result'))));
+  await proxy?.close();
+  const extra: Record<string, number | string> = { connections, emitErrors: done.reduce((a, d) => a + d.errors, 0) };
+  if (done.some((d) => d.firstError)) extra.firstEmitError = done.find((d) => d.firstError)!.firstError.slice(0, 120);
+  if (spec.storm) extra.secondsToCatchUp = caughtUpAt ? Math.round((caughtUpAt - stormAt) / 10) / 100 : 'not within 60 s';
+  return result(spec, target, { emitted, elapsed, cpu: (cpu / wall) * 100, rssMax, results, expected, extra });
+}
+
+interface WorkerResult {
+  received: number;
+  duplicates: number;
+  outOfOrder: number;
+  commit: number[];
+  emit: number[];
+  lastSeqs: Array<[string, number]>;
+}
+
+/** Polls the subscribers until every connection has the last seq of its session; returns when (or undefined). */
+async function waitCaughtUp(subs: ChildProcess[], expected: Map<string, number>, timeoutMs: number): Promise<number | undefined> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const all = await Promise.all(subs.map(async (w) => (w.send({ type: 'lastSeqs' }), nextMessage<{ lastSeqs: Array<[string, number]> }>(w, 'lastSeqs'))));
+    if (all.every((r) => r.lastSeqs.every(([s, seq]) => seq >= (expected.get(s) ?? 0)))) return performance.now();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}
+
+const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
+
+function result(spec: Spec, target: Target, r: { emitted: number; elapsed: number; cpu: number; rssMax: number; results: WorkerResult[]; expected: Map<string, number>; extra: Record<string, number | string> }): ScenarioResult {
+  let lost = 0;
+  let expectedDeliveries = 0;
+  for (const w of r.results) for (const [s, seq] of w.lastSeqs) {
+    const want = r.expected.get(s) ?? 0;
+    expectedDeliveries += want;
+    lost += Math.max(0, want - seq);
+  }
+  const received = r.results.reduce((a, w) => a + w.received, 0);
+  const duplicated = r.results.reduce((a, w) => a + w.duplicates, 0);
+  const outOfOrder = r.results.reduce((a, w) => a + w.outOfOrder, 0);
+  const commit = r.results.flatMap((w) => w.commit);
+  const emit = r.results.flatMap((w) => w.emit);
+  return {
+    system: target.system,
+    scenario: spec.id,
+    description: spec.description,
+    eventsPerSecond: Math.round(r.emitted / r.elapsed),
+    emitted: r.emitted,
+    delivered: received - duplicated,
+    expectedDeliveries,
+    // Holes in a connection's sequence are lost events too, even if later ones arrived.
+    lost: lost + outOfOrder,
+    duplicated,
+    outOfOrder,
+    commitToReceipt: summarize(commit),
+    emitToReceipt: summarize(emit),
+    serverRssMb: mb(r.rssMax),
+    serverCpuPercent: Math.round(r.cpu),
+    extra: r.extra,
+  };
+}
+
+function table(floors: Record<string, Summary>, rows: ScenarioResult[]): string {
+  const f = (s: Summary) => (s.count ? `${s.p50} / ${s.p95} / ${s.p99} / ${s.max}` : '-');
+  const lines = [
+    `Floors (ms, p50 / p95 / p99 / max): ws one-way ${f(floors.ws!)}; PostgreSQL insert+commit ${f(floors.pg!)}`,
+    '',
+    '| system | scenario | events/s | commit→receipt ms p50/p95/p99/max | emit→receipt ms p50/p95/p99/max | ×floor (p50) | lost | dup | server CPU % | server RSS MB | notes |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const ratio = r.commitToReceipt.count ? (r.commitToReceipt.p50 / floors.ws!.p50).toFixed(1) : '-';
+    const notes = Object.entries(r.extra ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+    lines.push(`| ${r.system} | ${r.scenario}: ${r.description} | ${r.eventsPerSecond} | ${f(r.commitToReceipt)} | ${f(r.emitToReceipt)} | ${ratio} | ${r.lost} | ${r.duplicated} | ${r.serverCpuPercent} | ${r.serverRssMb} | ${notes} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const server = await startBenchServer();
+  let peer: Peer | undefined;
+  const rows: ScenarioResult[] = [];
+  try {
+    const floors = { ws: await wsFloor(quick ? 300 : 1000), pg: await pgCommitFloor(server.databaseUrl, quick ? 300 : 1000) };
+    process.stderr.write(`floors: ws p50 ${floors.ws.p50} ms, pg commit p50 ${floors.pg.p50} ms\n`);
+    if (systems.includes('socketio')) peer = await (await import('./peers/socketio/harness.js')).startPeer(server.databaseUrl);
+    for (const spec of SPECS.filter((s) => !only || only.includes(s.id))) {
+      for (const system of systems) {
+        const target: Target = system === 'mobvibe' ? { system, url: server.url, pid: server.pid } : { system, url: peer!.url, pid: peer!.pid };
+        process.stderr.write(`running ${system} ${spec.id}: ${spec.description}\n`);
+        const row = await runScenario(spec, server, target);
+        rows.push(row);
+        process.stderr.write(`  ${JSON.stringify({ ...row, commitToReceipt: row.commitToReceipt.p99, emitToReceipt: row.emitToReceipt.p99 })}\n`);
+      }
+    }
+    const report = { machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30), node: process.version }, quick, floors, scenarios: rows, seconds: Math.round((Date.now() - started) / 1000) };
+    const out = args.out ?? path.join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    await fs.mkdir(path.dirname(out), { recursive: true });
+    await fs.writeFile(out, JSON.stringify(report, null, 2));
+    process.stdout.write(`${table(floors, rows)}\n\nJSON: ${out} (${report.seconds} s)\n`);
+  } finally {
+    await peer?.stop();
+    await server.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

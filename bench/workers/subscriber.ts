@@ -1,0 +1,149 @@
+// Bench worker: holds many subscriber connections, records latencies, checks order, loss and duplicates.
+// Driven over IPC by bench/run.ts: start → ready, (storm → recovered), finish → result.
+import { RealtimeService } from '@mobvibe/realtime-client';
+import { supabaseClient } from '@mobvibe/testkit';
+import { PhoenixSubscriber } from '../lib/phoenix.js';
+import { isoToMs, nowMs } from '../lib/stats.js';
+import type { ReceivedEvent, Subscriber, SystemName } from '../lib/types.js';
+
+interface Start {
+  type: 'start';
+  system: SystemName;
+  /** 'light': a minimal protocol client per connection; 'service': the real RealtimeService (supabase-js) per subscriber. */
+  mode: 'light' | 'service';
+  url: string;
+  apikey: string;
+  sessions: Array<{ id: string; token: string }>;
+  perSession: number;
+  /** Record latencies (off for idle connections). */
+  record: boolean;
+}
+
+interface Conn {
+  sessionId: string;
+  token: string;
+  sub: Subscriber;
+  lastSeq: number;
+  dropped: boolean;
+}
+
+const conns: Conn[] = [];
+let commit: number[] = [];
+let emit: number[] = [];
+let received = 0;
+let duplicates = 0;
+let outOfOrder = 0;
+let closedUnexpectedly = 0;
+let recording = true;
+let start: Start;
+
+/** The app's own client: supabase-js + RealtimeService, which reconnects and catches up by itself. */
+function serviceSubscriber(url: string, apikey: string): Subscriber {
+  let service: RealtimeService | undefined;
+  let supabase: ReturnType<typeof supabaseClient> | undefined;
+  const sub: Subscriber = {
+    connect: async () => undefined,
+    joinSession: (sessionId, token) =>
+      new Promise<void>((resolve) => {
+        supabase = supabaseClient(url, apikey, token);
+        service = new RealtimeService({ supabase });
+        const off = service.onStateChange(({ newState }) => newState.status === 'live' && (off(), resolve()));
+        service.subscribe(sessionId, (e) => sub.onEvent({ sessionId: e.sessionId, seq: e.seq, commitMs: Date.parse(e.createdAt), emitMs: Number((e.data as { output?: string }).output), receivedAt: nowMs() }), { afterSeq: 0 });
+      }),
+    onEvent: () => undefined,
+    onClose: () => undefined,
+    terminate: () => undefined, // dropped from outside, by the fault proxy
+    close: () => {
+      void service?.close();
+      supabase?.realtime.disconnect();
+    },
+  };
+  return sub;
+}
+
+async function makeSubscriber(system: SystemName, url: string, apikey: string): Promise<Subscriber> {
+  if (start.mode === 'service' && system === 'mobvibe') return serviceSubscriber(url, apikey);
+  if (system === 'socketio') {
+    const { SocketIoSubscriber } = await import('../peers/socketio/client.js');
+    return new SocketIoSubscriber(url, apikey) as Subscriber;
+  }
+  const p = new PhoenixSubscriber(`${url.replace(/^http/, 'ws')}/realtime/v1/websocket`, apikey, nowMs);
+  const sub: Subscriber = {
+    connect: () => p.connect(),
+    joinSession: (id, token) => p.joinSession(id, token),
+    onEvent: () => undefined,
+    onClose: () => undefined,
+    terminate: () => p.terminate(),
+    close: () => p.close(),
+  };
+  p.onChange = (m) => {
+    const r = m.record as { session_id: string; seq: number; payload: { output: string } };
+    sub.onEvent({ sessionId: r.session_id, seq: r.seq, commitMs: isoToMs(m.commitTimestamp), emitMs: Number(r.payload.output), receivedAt: m.receivedAt });
+  };
+  p.onClose = (code, reason) => sub.onClose(code, reason);
+  return sub;
+}
+
+function handle(conn: Conn, e: ReceivedEvent): void {
+  received++;
+  if (e.seq <= conn.lastSeq) duplicates++;
+  else {
+    if (e.seq !== conn.lastSeq + 1) outOfOrder++;
+    conn.lastSeq = e.seq;
+  }
+  if (recording && start.record) {
+    commit.push(e.receivedAt - e.commitMs);
+    emit.push(e.receivedAt - e.emitMs);
+  }
+}
+
+async function open(conn: Conn): Promise<void> {
+  const sub = await makeSubscriber(start.system, start.url, start.apikey);
+  conn.sub = sub;
+  sub.onEvent = (e) => handle(conn, e);
+  sub.onClose = () => {
+    if (!conn.dropped) closedUnexpectedly++;
+  };
+  await sub.connect();
+  await sub.joinSession(conn.sessionId, conn.token);
+}
+
+/** Opens connections with bounded concurrency (a thundering herd of handshakes is its own benchmark). */
+async function openAll(list: Conn[], concurrency = 200): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < list.length) await open(list[next++]!);
+    }),
+  );
+}
+
+process.on('message', async (m: { type: string } & Record<string, unknown>) => {
+  try {
+    if (m.type === 'start') {
+      start = m as unknown as Start;
+      for (const s of start.sessions) for (let i = 0; i < start.perSession; i++) conns.push({ sessionId: s.id, token: s.token, sub: undefined as never, lastSeq: 0, dropped: false });
+      await openAll(conns);
+      process.send!({ type: 'ready', connections: conns.length, rssBytes: process.memoryUsage().rss });
+    } else if (m.type === 'reset-stats') {
+      commit = [];
+      emit = [];
+    } else if (m.type === 'storm') {
+      // Drop every connection at once (no close handshake), then let each client reconnect as it would.
+      for (const c of conns) {
+        c.dropped = true;
+        c.sub.terminate();
+      }
+      process.send!({ type: 'dropped', count: conns.length });
+    } else if (m.type === 'lastSeqs') {
+      process.send!({ type: 'lastSeqs', lastSeqs: conns.map((c) => [c.sessionId, c.lastSeq]) });
+    } else if (m.type === 'finish') {
+      recording = false;
+      process.send!({ type: 'result', received, duplicates, outOfOrder, closedUnexpectedly, commit, emit, lastSeqs: conns.map((c) => [c.sessionId, c.lastSeq]) });
+      for (const c of conns) c.sub.close();
+      setTimeout(() => process.exit(0), 200);
+    }
+  } catch (err) {
+    process.send!({ type: 'error', message: (err as Error).stack ?? String(err) });
+  }
+});
