@@ -72,6 +72,7 @@ async function build() {
   const started = Date.now();
   const bin = (name) => path.join(repo, 'node_modules', '.bin', name);
   await run(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
+  await run(bin('tsc'), ['-p', 'test/tsconfig.json']);
   await run(bin('expo'), ['export', '--platform', 'web', '--output-dir', 'dist'], {
     EXPO_OFFLINE: '1',
     EXPO_NO_TELEMETRY: '1',
