@@ -96,7 +96,7 @@ export class EventEmitter {
       now: options.now ?? (() => performance.now()),
     };
     if (options.groupCommit) {
-      const opts = { maxDelayMs: 2, maxEvents: 500, ...options.groupCommit };
+      const opts = { maxDelayMs: 2, maxEvents: 500, maxInFlight: 1, ...options.groupCommit };
       opts.maxEvents = Math.min(Math.max(1, opts.maxEvents), MAX_EVENTS_PER_BATCH);
       this.group = new GroupCommit(opts, (rows) => this.storeGroup(rows));
     }

@@ -8,6 +8,12 @@ export interface GroupCommitOptions {
   maxDelayMs: number;
   /** A batch is sent as soon as it holds this many events (at most MAX_EVENTS_PER_BATCH). */
   maxEvents: number;
+  /**
+   * Batches in flight at once. While they are busy, new emits gather into the next batch, so batches grow
+   * with load instead of requests piling up (adaptive group commit). With 1 (the default) batches commit one
+   * after another, so one emitter's events for a session are stored in the order `emit` was called.
+   */
+  maxInFlight: number;
 }
 
 interface Waiting<Row, Result> {
@@ -16,9 +22,10 @@ interface Waiting<Row, Result> {
   reject: (err: unknown) => void;
 }
 
-export class GroupCommit<Row extends { id: string }, Result extends { id: string }> {
+export class GroupCommit<Row extends { id: string; session_id: string }, Result extends { id: string }> {
   private queue: Waiting<Row, Result>[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private inFlight = 0;
 
   constructor(
     private readonly opts: GroupCommitOptions,
@@ -37,10 +44,12 @@ export class GroupCommit<Row extends { id: string }, Result extends { id: string
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.inFlight >= this.opts.maxInFlight) return; // the batch in flight calls flush() when it ends
     const batch = this.queue.splice(0, this.opts.maxEvents);
-    if (this.queue.length > 0) this.timer = setTimeout(() => this.flush(), 0);
     if (batch.length === 0) return;
-    this.send(batch.map((w) => w.row)).then(
+    if (this.queue.length > 0) this.timer = setTimeout(() => this.flush(), 0);
+    this.inFlight++;
+    this.send(lockOrder(batch.map((w) => w.row))).then(
       (answers) => {
         for (const w of batch) {
           const answer = answers.get(w.row.id);
@@ -50,6 +59,18 @@ export class GroupCommit<Row extends { id: string }, Result extends { id: string
         }
       },
       (err: unknown) => batch.forEach((w) => w.reject(err)),
-    );
+    ).finally(() => {
+      this.inFlight--;
+      if (this.queue.length > 0) this.flush();
+    });
   }
+}
+
+/**
+ * Rows grouped by session, in a fixed session order (stable: each session's rows keep their emit order).
+ * Each row locks its session until commit; two batches that lock sessions in opposite orders would deadlock.
+ */
+function lockOrder<Row extends { session_id: string }>(rows: Row[]): Row[] {
+  const key = (r: Row) => r.session_id;
+  return rows.map((r, i) => ({ r, i })).sort((a, b) => (key(a.r) < key(b.r) ? -1 : key(a.r) > key(b.r) ? 1 : a.i - b.i)).map((x) => x.r);
 }
