@@ -9,10 +9,12 @@
 -- Payload (JSON, version 1):
 --   {"v":1,"t":"session_events","o":"I","x":"<xid8>","r":[["<session_id>",<min seq>,<max seq>],...]}
 --   {"v":1,"t":"<table>","o":"I","x":"<xid8>","k":["<id>",...]}
---   {"v":1,"t":"<table>","o":"U"|"D","x":"<xid8>","r":[["<id>",<old row>,<trimmed>],...]}
+--   {"v":1,"t":"<table>","o":"U"|"D","x":"<xid8>","r":[["<id>",<old row>,<trimmed>,<new row or null>],...]}
 -- "x" is the writing transaction, so the reader can ask for its commit timestamp. UPDATE and DELETE carry the
 -- old row: whole when its JSON fits in 7000 bytes, else only the fields of at most 64 bytes, with trimmed=true
--- (reported to clients as "Error 413: Payload Too Large", as Supabase's own server does).
+-- (reported to clients as "Error 413: Payload Too Large", as Supabase's own server does). An UPDATE also
+-- carries its new row when both fit (else null, and the reader fetches the row by id), so an update followed at
+-- once by another update or a delete is still delivered with the values it wrote.
 --
 -- The trigger functions are SECURITY DEFINER (with a fixed search_path) so that writers need no privileges on
 -- schema "mobvibe"; they only read the statement's transition tables and call pg_notify.
@@ -93,7 +95,7 @@ begin
 end
 $$;
 
--- UPDATE or DELETE: [id, old row, trimmed] per row, packed into notifications of at most ~7600 bytes.
+-- UPDATE or DELETE: [id, old row, trimmed, new row] per row, packed into notifications of at most ~7600 bytes.
 -- Trigger arguments name columns whose changes alone are not worth an UPDATE event (sessions.last_seq moves
 -- with every event insert; the events themselves are delivered).
 create or replace function mobvibe.realtime_rows_changed() returns trigger
@@ -111,15 +113,16 @@ begin
   head := left(head, length(head) - 1) || ',"r":[';
   if tg_op = 'UPDATE' then
     source := format(
-      $q$select o.id, row_to_json(o) as old_row
+      $q$select o.id, row_to_json(o) as old_row, row_to_json(n) as new_row
            from old_rows o join new_rows n on n.id = o.id
           where (to_jsonb(n) - %L::text[]) is distinct from (to_jsonb(o) - %L::text[])$q$,
       coalesce(tg_argv, '{}'::text[]), coalesce(tg_argv, '{}'::text[]));
   else
-    source := 'select o.id, row_to_json(o) as old_row from old_rows o';
+    source := 'select o.id, row_to_json(o) as old_row, null::json as new_row from old_rows o';
   end if;
   for elem in
-    execute format('select json_build_array(s.id, d.doc, d.trimmed)::text
+    execute format('select json_build_array(s.id, d.doc, d.trimmed,
+                             case when octet_length(d.doc::text) + octet_length(s.new_row::text) <= 7000 then s.new_row end)::text
                       from (%s) s cross join lateral mobvibe.realtime_old_row(s.old_row) d', source)
   loop
     if buf <> '' and octet_length(head) + octet_length(buf) + octet_length(elem) > 7600 then

@@ -22,7 +22,7 @@ interface NoticeBase {
 export type Notice =
   | (NoticeBase & { op: 'I'; ranges: Array<[sessionId: string, lo: number, hi: number]> })
   | (NoticeBase & { op: 'I'; keys: string[] })
-  | (NoticeBase & { op: 'U' | 'D'; rows: Array<{ id: string; old: Row; trimmed: boolean }> });
+  | (NoticeBase & { op: 'U' | 'D'; rows: Array<{ id: string; old: Row; trimmed: boolean; current: Row | null }> });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
@@ -46,9 +46,10 @@ export function parseNotice(payload: string, catalog: Catalog, receivedAt: numbe
     return { ...base, op, keys: n.k as string[] };
   }
   if ((op === 'U' || op === 'D') && Array.isArray(n.r)) {
-    const ok = n.r.every((r) => Array.isArray(r) && r.length === 3 && isUuid(r[0]) && isObject(r[1]) && typeof r[2] === 'boolean');
-    if (!ok) throw new Error('malformed old rows');
-    return { ...base, op, rows: (n.r as Array<[string, Row, boolean]>).map(([id, old, trimmed]) => ({ id, old, trimmed })) };
+    const ok = n.r.every((r) => Array.isArray(r) && r.length === 4 && isUuid(r[0]) && isObject(r[1]) && typeof r[2] === 'boolean' && (r[3] === null || isObject(r[3])));
+    if (!ok) throw new Error('malformed changed rows');
+    const rows = n.r as Array<[string, Row, boolean, Row | null]>;
+    return { ...base, op, rows: rows.map(([id, old, trimmed, current]) => ({ id, old, trimmed, current })) };
   }
   throw new Error(`unknown operation ${String(op)}`);
 }
@@ -103,7 +104,7 @@ function requestsFor(n: Notice, o: number, trackCommit: boolean): Request[] {
   const out: Request[] = trackCommit ? [{ o, t: 'ts', x: n.xid }] : [];
   if ('ranges' in n) for (const [s, lo, hi] of n.ranges) out.push({ o, t: 'range', s, lo, hi });
   else if ('keys' in n) n.keys.forEach((k, i) => out.push({ o, t: `k:${n.table}`, k, i }));
-  else if (n.op === 'U') n.rows.forEach((r, i) => out.push({ o, t: `k:${n.table}`, k: r.id, i }));
+  else if (n.op === 'U') n.rows.forEach((r, i) => r.current === null && out.push({ o, t: `k:${n.table}`, k: r.id, i }));
   return out;
 }
 
@@ -138,9 +139,9 @@ function changesFor(n: Notice, rows: ResultRow[]): Change[] {
   if (n.op === 'D') return n.rows.map((r) => ({ ...base, type: ChangeType.Delete, old: oldOf(r) }));
   const current = new Map(fetched.map((r) => [r.k, r.j]));
   return n.rows.flatMap((r) => {
-    const json = current.get(r.id);
-    // Deleted since: its DELETE notification follows, so the UPDATE has nothing current to show.
+    const json = r.current ? JSON.stringify(r.current) : current.get(r.id);
+    // Too big to ride along and deleted since: its DELETE notification follows; there is nothing to show.
     if (json === undefined) return [];
-    return [{ ...base, type: ChangeType.Update, record: { row: JSON.parse(json) as Row, json }, old: oldOf(r) }];
+    return [{ ...base, type: ChangeType.Update, record: { row: r.current ?? (JSON.parse(json) as Row), json }, old: oldOf(r) }];
   });
 }
