@@ -257,4 +257,8 @@ describe('SessionScreen, live', () => {
     assert.equal(new Set(seqs).size, seqs.length, 'no event twice');
     await page.close();
   });
+
+  it('the pages threw nothing and logged no errors', () => {
+    assert.deepEqual(browser.errors(), []);
+  });
 });
