@@ -118,4 +118,19 @@ describe('ConnectionIndicator and catch-up, with the server going away', () => {
     await expectAllOnce(page, 2);
     await page.close();
   });
+
+  it('a token that expired while the server was away shows "Error" with the reason', async () => {
+    const session = await createSession(sql, user, 'Expired token');
+    const page = await browser.newPage();
+    await openLive(page, appLink(server.url, user, session, 4));
+    await server.stop();
+    await indicator(page).filter({ hasText: /^Reconnecting/ }).waitFor({ timeout: 15_000 });
+    await new Promise((r) => setTimeout(r, 4_500));
+    await server.start();
+    await indicator(page).filter({ hasText: /^Error: \S/ }).waitFor({ timeout: 40_000 });
+    const text = (await indicator(page).textContent()) ?? '';
+    assert.match(text, /expired|jwt|token/i, text);
+    await screenshot(page, 'indicator-error');
+    await page.close();
+  });
 });

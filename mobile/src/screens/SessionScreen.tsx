@@ -58,10 +58,16 @@ export function SessionScreen({ supabase, sessionId, onBack }: { supabase: Supab
 function LiveEvents({ sessionId }: { sessionId: string }) {
   const { events, state, error, loadOlder } = useSessionEvents(sessionId);
   useEventNotices(events, state);
-  const waiting = state.status === 'live' ? 'No events yet. They appear here as the agent works.' : 'Loading the session history…';
+  const waiting =
+    state.status === 'live'
+      ? 'No events yet. They appear here as the agent works.'
+      : state.status === 'connecting' || state.status === 'catching_up'
+        ? 'Loading the session history…'
+        : 'No events loaded yet.';
   return (
     <>
-      {error && state.status !== 'live' ? (
+      {/* The indicator already says an error's reason; other states get the last failure as detail. */}
+      {error && state.status !== 'live' && state.status !== 'error' ? (
         <Text style={styles.streamError} testID="stream-error" numberOfLines={2}>
           {error.message}
         </Text>

@@ -16,8 +16,8 @@ export const ARTIFACTS = path.join(repo, 'test-artifacts', 'e2e');
 export const keys = projectKeys(TEST_JWT_SECRET);
 
 /** The link that opens the app on `apiUrl` signed in as `userId` (what `npm start` prints for the demo user). */
-export function appLink(apiUrl: string, userId: string, sessionId?: string): string {
-  const params = new URLSearchParams({ access_token: userToken(TEST_JWT_SECRET, userId, { expiresIn: 3600 }), anon_key: keys.anonKey });
+export function appLink(apiUrl: string, userId: string, sessionId?: string, expiresIn = 3600): string {
+  const params = new URLSearchParams({ access_token: userToken(TEST_JWT_SECRET, userId, { expiresIn }), anon_key: keys.anonKey });
   if (sessionId) params.set('session', sessionId);
   return `${apiUrl}/app/#${params.toString()}`;
 }
