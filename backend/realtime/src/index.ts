@@ -1,5 +1,5 @@
 export { startServer } from './server.js';
-export type { StartOptions, RunningServer } from './server.js';
+export type { StartOptions, RunningServer, ConfigOverrides } from './server.js';
 export { loadConfig, DEV_JWT_SECRET } from './config.js';
 export type { ServerConfig, Limits } from './config.js';
 export { signJwt, verifyJwt, AuthError, Roles } from './auth/jwt.js';

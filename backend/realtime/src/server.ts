@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { projectKeys, type ProjectKeys } from './auth/keys.js';
-import { loadConfig, type ServerConfig } from './config.js';
+import { loadConfig, type Limits, type ServerConfig } from './config.js';
 import { Database } from './db/database.js';
 import { EmbeddedPostgres } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
@@ -13,9 +13,14 @@ import { handleRest } from './rest/handler.js';
 import { loadTables } from './rest/tables.js';
 import { startRealtime, type Realtime } from './realtime/index.js';
 
+/** Config overrides; `limits` (and `limits.realtime`) may be given in part, the rest keeps its defaults. */
+export type ConfigOverrides = Partial<Omit<ServerConfig, 'limits'>> & {
+  limits?: Partial<Omit<Limits, 'realtime'>> & { realtime?: Partial<Limits['realtime']> };
+};
+
 export interface StartOptions {
   /** Overrides on top of the environment (see loadConfig). */
-  config?: Partial<ServerConfig>;
+  config?: ConfigOverrides;
   logger?: Logger;
 }
 
@@ -42,7 +47,7 @@ export interface RunningServer {
  * const supabase = createClient(server.url, server.keys.anonKey, { realtime: { transport: WebSocket } });
  */
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
-  const config = { ...loadConfig(), ...opts.config };
+  const config = withOverrides(loadConfig(), opts.config);
   const logger = opts.logger ?? createLogger(config.logLevel);
   if (config.usingDevSecret) warnDevSecret(logger);
   const embedded = config.databaseUrl ? undefined : new EmbeddedPostgres({ dataDir: config.dataDir, port: config.pgPort, logger });
@@ -83,6 +88,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     await embedded?.stop();
     throw err;
   }
+}
+
+function withOverrides(base: ServerConfig, o: ConfigOverrides = {}): ServerConfig {
+  const limits = { ...base.limits, ...o.limits, realtime: { ...base.limits.realtime, ...o.limits?.realtime } };
+  return { ...base, ...o, limits };
 }
 
 function warnDevSecret(logger: Logger): void {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { createLogger, startServer, userToken, type RunningServer, type ServerConfig } from '@mobvibe/realtime-server';
+import { createLogger, startServer, userToken, type ConfigOverrides, type RunningServer } from '@mobvibe/realtime-server';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 /** The JWT secret every test server uses. */
@@ -41,7 +41,7 @@ export function supabaseClient(url: string, key: string, accessToken?: string, o
 }
 
 /** Starts a server on port 0 over a fresh database. Call `close()` in `after()`. */
-export async function startTestServer(config: Partial<ServerConfig> = {}): Promise<TestServer> {
+export async function startTestServer(config: ConfigOverrides = {}): Promise<TestServer> {
   const database = await createTestDatabase();
   const server = await startServer({
     config: { port: 0, databaseUrl: database.url, jwtSecret: TEST_JWT_SECRET, usingDevSecret: false, ...config },
