@@ -16,58 +16,49 @@
 -- carries its new row when both fit (else null, and the reader fetches the row by id), so an update followed at
 -- once by another update or a delete is still delivered with the values it wrote.
 --
--- The trigger functions are SECURITY DEFINER (with a fixed search_path) so that writers need no privileges on
--- schema "mobvibe"; they only read the statement's transition tables and call pg_notify.
+-- The trigger functions call nothing but built-ins (no privileges needed on schema "mobvibe"), use only static
+-- SQL (plans cached per connection), and return early when there is nothing to say: they run inside every
+-- writing statement.
 --
 -- Idempotent, and runs unchanged on hosted Supabase: it only adds the schema "mobvibe", functions in it, and
 -- triggers named realtime_* on the two tables.
 
 create schema if not exists mobvibe;
 
--- Sends one notification; the single place that knows the channel name.
-create or replace function mobvibe.realtime_send(payload text) returns void
-language sql
-as $$ select pg_notify('mobvibe_realtime', payload) $$;
-
--- The old row as JSON for a notification: whole when small, else only its small fields (and trimmed = true).
-create or replace function mobvibe.realtime_old_row(old_row json, out doc json, out trimmed boolean)
-language plpgsql
-immutable
-as $$
-begin
-  if octet_length(old_row::text) <= 7000 then
-    doc := old_row;
-    trimmed := false;
-    return;
-  end if;
-  select coalesce(json_object_agg(key, value) filter (where octet_length(value::text) <= 64), '{}'::json)
-    into doc
-    from json_each(old_row);
-  trimmed := true;
-end
-$$;
+-- Helpers of an earlier draft of this migration.
+drop function if exists mobvibe.realtime_send(text);
+drop function if exists mobvibe.realtime_old_row(json);
 
 -- INSERT into session_events: per session touched, the range of seqs this statement wrote. The seq trigger
 -- hands out consecutive numbers per session under a row lock, so [min, max] is exactly this statement's rows.
+-- One notification for up to 80 sessions (~80 bytes each), more in chunks of 80.
 create or replace function mobvibe.realtime_session_events_inserted() returns trigger
 language plpgsql
-security definer
-set search_path = pg_catalog, public
 as $$
 declare
-  chunk text;
+  sessions int;
+  ranges json;
+  chunk json;
 begin
+  select count(*), json_agg(json_build_array(g.session_id, g.lo, g.hi))
+    into sessions, ranges
+    from (select session_id, min(seq) as lo, max(seq) as hi from new_rows group by session_id) g;
+  if sessions = 0 then
+    return null;
+  end if;
+  if sessions <= 80 then
+    perform pg_notify('mobvibe_realtime', json_build_object('v', 1, 't', 'session_events', 'o', 'I',
+                                                            'x', pg_current_xact_id()::text, 'r', ranges)::text);
+    return null;
+  end if;
   for chunk in
-    select json_build_object('v', 1, 't', 'session_events', 'o', 'I', 'x', pg_current_xact_id()::text,
-                             'r', json_agg(json_build_array(g.session_id, g.lo, g.hi)))::text
-      from (select session_id, min(seq) as lo, max(seq) as hi,
-                   (row_number() over (order by session_id) - 1) / 80 as part
-              from new_rows
-             group by session_id) g
-     group by g.part
-     order by g.part
+    select json_agg(r.value order by r.ordinality)
+      from json_array_elements(ranges) with ordinality r
+     group by (r.ordinality - 1) / 80
+     order by (r.ordinality - 1) / 80
   loop
-    perform mobvibe.realtime_send(chunk);
+    perform pg_notify('mobvibe_realtime', json_build_object('v', 1, 't', 'session_events', 'o', 'I',
+                                                            'x', pg_current_xact_id()::text, 'r', chunk)::text);
   end loop;
   return null;
 end
@@ -76,67 +67,91 @@ $$;
 -- INSERT into any other realtime table: the ids written, 150 per notification.
 create or replace function mobvibe.realtime_rows_inserted() returns trigger
 language plpgsql
-security definer
-set search_path = pg_catalog, public
 as $$
 declare
-  chunk text;
+  chunk json;
 begin
   for chunk in
-    execute format(
-      $q$select json_build_object('v', 1, 't', %L, 'o', 'I', 'x', pg_current_xact_id()::text, 'k', json_agg(g.id))::text
-           from (select id, (row_number() over () - 1) / 150 as part from new_rows) g
-          group by g.part
-          order by g.part$q$, tg_table_name)
+    select json_agg(g.id) from (select id, (row_number() over () - 1) / 150 as part from new_rows) g
+     group by g.part
+     order by g.part
   loop
-    perform mobvibe.realtime_send(chunk);
+    perform pg_notify('mobvibe_realtime', json_build_object('v', 1, 't', tg_table_name, 'o', 'I',
+                                                            'x', pg_current_xact_id()::text, 'k', chunk)::text);
   end loop;
   return null;
 end
 $$;
 
--- UPDATE or DELETE: [id, old row, trimmed, new row] per row, packed into notifications of at most ~7600 bytes.
--- Trigger arguments name columns whose changes alone are not worth an UPDATE event (sessions.last_seq moves
--- with every event insert; the events themselves are delivered).
-create or replace function mobvibe.realtime_rows_changed() returns trigger
+-- UPDATE: [id, old row, trimmed, new row] per row whose columns changed (beyond those named as trigger
+-- arguments), packed into notifications of at most ~7600 bytes. The old row is whole when its JSON fits in 7000
+-- bytes, else only its fields of at most 64 bytes (trimmed = true); the new row rides along when both fit.
+create or replace function mobvibe.realtime_rows_updated() returns trigger
 language plpgsql
-security definer
-set search_path = pg_catalog, public
 as $$
 declare
-  op text := case tg_op when 'UPDATE' then 'U' else 'D' end;
-  head text := json_build_object('v', 1, 't', tg_table_name, 'o', op, 'x', pg_current_xact_id()::text)::text;
+  ignored text[] := coalesce(tg_argv, '{}');
+  head text := '{"v":1,"t":' || to_json(tg_table_name)::text || ',"o":"U","x":"' || pg_current_xact_id()::text || '","r":[';
   buf text := '';
   elem text;
-  source text;
 begin
-  head := left(head, length(head) - 1) || ',"r":[';
-  if tg_op = 'UPDATE' then
-    source := format(
-      $q$select o.id, row_to_json(o) as old_row, row_to_json(n) as new_row
-           from old_rows o join new_rows n on n.id = o.id
-          where (to_jsonb(n) - %L::text[]) is distinct from (to_jsonb(o) - %L::text[])$q$,
-      coalesce(tg_argv, '{}'::text[]), coalesce(tg_argv, '{}'::text[]));
-  else
-    source := 'select o.id, row_to_json(o) as old_row, null::json as new_row from old_rows o';
-  end if;
   for elem in
-    execute format('select json_build_array(s.id, d.doc, d.trimmed,
-                             case when octet_length(d.doc::text) + octet_length(s.new_row::text) <= 7000 then s.new_row end)::text
-                      from (%s) s cross join lateral mobvibe.realtime_old_row(s.old_row) d', source)
+    select json_build_array(s.id, d.doc, d.trimmed,
+                            case when octet_length(d.doc::text) + octet_length(s.new_row::text) <= 7000 then s.new_row end)::text
+      from (select o.id, row_to_json(o) as old_row, row_to_json(n) as new_row
+              from old_rows o join new_rows n on n.id = o.id
+             where (to_jsonb(n) - ignored) is distinct from (to_jsonb(o) - ignored)) s
+      cross join lateral (
+        select case when octet_length(s.old_row::text) <= 7000 then s.old_row
+                    else (select coalesce(json_object_agg(e.key, e.value) filter (where octet_length(e.value::text) <= 64), '{}')
+                            from json_each(s.old_row) e) end as doc,
+               octet_length(s.old_row::text) > 7000 as trimmed) d
   loop
     if buf <> '' and octet_length(head) + octet_length(buf) + octet_length(elem) > 7600 then
-      perform mobvibe.realtime_send(head || buf || ']}');
+      perform pg_notify('mobvibe_realtime', head || buf || ']}');
       buf := '';
     end if;
     buf := case when buf = '' then elem else buf || ',' || elem end;
   end loop;
   if buf <> '' then
-    perform mobvibe.realtime_send(head || buf || ']}');
+    perform pg_notify('mobvibe_realtime', head || buf || ']}');
   end if;
   return null;
 end
 $$;
+
+-- DELETE: [id, old row, trimmed, null] per row, packed and trimmed as for UPDATE.
+create or replace function mobvibe.realtime_rows_deleted() returns trigger
+language plpgsql
+as $$
+declare
+  head text := '{"v":1,"t":' || to_json(tg_table_name)::text || ',"o":"D","x":"' || pg_current_xact_id()::text || '","r":[';
+  buf text := '';
+  elem text;
+begin
+  for elem in
+    select json_build_array(s.id, d.doc, d.trimmed, null)::text
+      from (select o.id, row_to_json(o) as old_row from old_rows o) s
+      cross join lateral (
+        select case when octet_length(s.old_row::text) <= 7000 then s.old_row
+                    else (select coalesce(json_object_agg(e.key, e.value) filter (where octet_length(e.value::text) <= 64), '{}')
+                            from json_each(s.old_row) e) end as doc,
+               octet_length(s.old_row::text) > 7000 as trimmed) d
+  loop
+    if buf <> '' and octet_length(head) + octet_length(buf) + octet_length(elem) > 7600 then
+      perform pg_notify('mobvibe_realtime', head || buf || ']}');
+      buf := '';
+    end if;
+    buf := case when buf = '' then elem else buf || ',' || elem end;
+  end loop;
+  if buf <> '' then
+    perform pg_notify('mobvibe_realtime', head || buf || ']}');
+  end if;
+  return null;
+end
+$$;
+
+drop function if exists mobvibe.realtime_rows_changed() cascade;
 
 drop trigger if exists realtime_inserted on public.session_events;
 create trigger realtime_inserted after insert on public.session_events
@@ -146,24 +161,26 @@ create trigger realtime_inserted after insert on public.session_events
 drop trigger if exists realtime_updated on public.session_events;
 create trigger realtime_updated after update on public.session_events
   referencing old table as old_rows new table as new_rows
-  for each statement execute function mobvibe.realtime_rows_changed();
+  for each statement execute function mobvibe.realtime_rows_updated();
 
 drop trigger if exists realtime_deleted on public.session_events;
 create trigger realtime_deleted after delete on public.session_events
   referencing old table as old_rows
-  for each statement execute function mobvibe.realtime_rows_changed();
+  for each statement execute function mobvibe.realtime_rows_deleted();
 
 drop trigger if exists realtime_inserted on public.sessions;
 create trigger realtime_inserted after insert on public.sessions
   referencing new table as new_rows
   for each statement execute function mobvibe.realtime_rows_inserted();
 
+-- Updates that only move last_seq are not announced: the counter moves with every event insert, and those
+-- events are delivered themselves.
 drop trigger if exists realtime_updated on public.sessions;
 create trigger realtime_updated after update on public.sessions
   referencing old table as old_rows new table as new_rows
-  for each statement execute function mobvibe.realtime_rows_changed('last_seq');
+  for each statement execute function mobvibe.realtime_rows_updated('last_seq');
 
 drop trigger if exists realtime_deleted on public.sessions;
 create trigger realtime_deleted after delete on public.sessions
   referencing old table as old_rows
-  for each statement execute function mobvibe.realtime_rows_changed();
+  for each statement execute function mobvibe.realtime_rows_deleted();

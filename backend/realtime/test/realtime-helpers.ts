@@ -65,7 +65,7 @@ export function joinRefusal(client: SupabaseClient, channel: RealtimeChannel, ti
 }
 
 /** Six events, one of each type, as REST rows for `session_id`. */
-export function sixEvents(sessionId: string) {
+export function sixEvents(sessionId: string): Array<{ session_id: string; event_type: string; payload: Record<string, unknown> }> {
   return [
     { session_id: sessionId, event_type: 'thinking', payload: { iteration: 1, toolsUsed: ['bash', 'edit'] } },
     { session_id: sessionId, event_type: 'file_change', payload: { path: 'src/app.ts', action: 'write' } },

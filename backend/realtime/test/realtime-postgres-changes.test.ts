@@ -95,7 +95,7 @@ describe('the original plan, unchanged', () => {
     for (let round = 0; round < 30; round++) {
       const id = await t.createSession(alice);
       const received: Payload[] = [];
-      let emitted: Promise<unknown> | undefined;
+      let emitted: PromiseLike<unknown> | undefined;
       const channel = client.channel(`session:${id}`)
         .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'session_events', filter: `session_id=eq.${id}` }, (p) => received.push(p as Payload));
       await new Promise<void>((resolve, reject) => {
@@ -167,6 +167,7 @@ describe('UPDATE, DELETE and *', () => {
     await subscribe(channel);
     const big = 'x'.repeat(20_000);
     const { rows } = await t.sql.query(`insert into public.session_events (session_id, event_type, payload) values ($1, 'terminal', $2) returning id`, [id, { command: 'cat', output: big }]);
+    await waitFor(() => received.length === 1, 'the INSERT');
     await t.sql.query(`update public.session_events set payload = '{"command":"ls","output":""}' where id = $1`, [rows[0].id]);
     await waitFor(() => received.length >= 2, 'insert and update');
     const [ins, upd] = received as [Payload, Payload];

@@ -1,8 +1,8 @@
 /**
  * The change feed (internal): one dedicated LISTEN connection per server process and one ordered queue.
  *
- * Notifications arrive in commit order. The queue drains everything pending, fetches the rows of the whole
- * batch with one query, and hands the changes over in that order, so a session's seq order is never broken.
+ * Notifications arrive in commit order. Everything pending is taken as one batch whose rows are fetched with one
+ * query; changes are handed over batch by batch in arrival order, so a session's seq order is never broken.
  * If the LISTEN connection is lost, notifications may have been missed: the feed goes `down` (the hub tells
  * every postgres_changes channel so clients rejoin and catch up), reconnects with backoff, and goes `up` again.
  */
@@ -49,6 +49,7 @@ export function backoff(attempt: number, opts: { baseMs: number; capMs: number }
 }
 
 const MAX_BATCH = 500;
+const MAX_READS_IN_FLIGHT = 2;
 
 interface Pending {
   payload: string;
@@ -62,7 +63,9 @@ export class ChangeFeed {
   private generation = 0;
   private reader: ChangeReader | undefined;
   private queue: Pending[] = [];
-  private draining = false;
+  /** Batches being fetched, and the chain that delivers them in order. */
+  private reading = 0;
+  private delivered: Promise<void> = Promise.resolve();
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
@@ -150,31 +153,33 @@ export class ChangeFeed {
 
   private enqueue(payload: string): void {
     this.queue.push({ payload, receivedAt: Date.now() });
-    if (!this.draining) void this.drain();
+    if (this.reading < MAX_READS_IN_FLIGHT) this.startRead();
   }
 
-  /** One batch at a time, in arrival order; a failed fetch fails the feed (clients are told to catch up). */
-  private async drain(): Promise<void> {
-    this.draining = true;
+  /**
+   * Starts fetching everything pending. Up to MAX_READS_IN_FLIGHT batches are fetched at once (one per feed
+   * pool connection), so a slow query does not hold up the next batch; deliveries are chained in start order,
+   * which is arrival (= commit) order. A failed fetch fails the feed: clients are told to catch up.
+   */
+  private startRead(): void {
+    if (this.queue.length === 0 || !this.reader) return;
     const generation = this.generation;
-    try {
-      while (this.queue.length > 0 && generation === this.generation && this.reader) {
-        const notices = this.parse(this.queue.splice(0, MAX_BATCH));
-        let changes: Change[];
-        try {
-          changes = await this.reader.read(notices);
-        } catch (err) {
-          this.fail(generation, err);
-          return;
-        }
-        if (generation !== this.generation) return;
-        this.deliver(changes);
+    const notices = this.parse(this.queue.splice(0, MAX_BATCH));
+    // Settled at once, so a rejection waiting for its turn in the chain is never "unhandled".
+    const read = this.reader.read(notices).then(
+      (changes) => ({ changes }),
+      (error: unknown) => ({ error }),
+    );
+    this.reading++;
+    this.delivered = this.delivered.then(async () => {
+      const result = await read;
+      this.reading--;
+      if (generation === this.generation) {
+        if ('error' in result) this.fail(generation, result.error);
+        else this.deliver(result.changes);
       }
-    } finally {
-      this.draining = false;
-      // Left over only when the connection was replaced meanwhile: those belong to the new one.
-      if (this.queue.length > 0 && this.reader) void this.drain();
-    }
+      if (this.reading < MAX_READS_IN_FLIGHT) this.startRead();
+    });
   }
 
   private parse(batch: Pending[]): Notice[] {

@@ -80,16 +80,19 @@ const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
  */
 export class ChangeReader {
   private readonly sql: string;
+  private readonly statementName: string;
 
-  constructor(private readonly pool: pg.Pool, private readonly catalog: Catalog, private readonly trackCommit: boolean) {
+  constructor(private readonly pool: pg.Pool, catalog: Catalog, private readonly trackCommit: boolean) {
     this.sql = readerSql(catalog, trackCommit);
+    this.statementName = `mobvibe_realtime_read_${trackCommit ? 'ts' : 'nots'}`;
   }
 
   async read(notices: Notice[]): Promise<Change[]> {
     const requests = notices.flatMap((n, o) => requestsFor(n, o, this.trackCommit));
     const results = new Map<number, ResultRow[]>();
     if (requests.length > 0) {
-      const { rows } = await this.pool.query<ResultRow>(this.sql, [JSON.stringify(requests)]);
+      // A named statement: parsed and planned once per connection.
+      const { rows } = await this.pool.query<ResultRow>({ name: this.statementName, text: this.sql, values: [JSON.stringify(requests)] });
       for (const row of rows) {
         const list = results.get(row.o);
         if (list) list.push(row);

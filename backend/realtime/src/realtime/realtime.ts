@@ -51,7 +51,9 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
   const { limits, logger } = opts;
   const catalog = await loadCatalog(opts.db.pool);
   // Rows are fetched on a pool of their own, so REST traffic cannot delay deliveries.
-  const feedPool = new pg.Pool({ connectionString: opts.databaseUrl, max: 2, idleTimeoutMillis: 30_000, application_name: 'mobvibe-realtime-feed' });
+  const feedPool = new pg.Pool({
+    connectionString: opts.databaseUrl, max: 2, idleTimeoutMillis: 30_000, query_timeout: 10_000, application_name: 'mobvibe-realtime-feed',
+  });
   feedPool.on('error', (err) => logger.warn({ err }, 'idle realtime feed connection lost'));
   const feedRef: { current?: ChangeFeed } = {};
   const hub = new Hub({ db: opts.db, catalog, jwtSecret: opts.jwtSecret, limits, logger, feedIsUp: () => feedRef.current?.isUp === true });
