@@ -6,7 +6,7 @@
 import WebSocket from 'ws';
 import type { JwtClaims } from '../auth/jwt.js';
 import type { Logger } from '../logger.js';
-import type { Channel, ChannelSocket } from './channel.js';
+import { ChannelState, type Channel, type ChannelSocket } from './channel.js';
 import { ChannelEvent, CloseCode, type Vsn } from './constants.js';
 import { RealtimeError, RealtimeErrorCode, type RealtimeErrorCode as Code } from './errors.js';
 import { RateWindow, type RealtimeLimits } from './limits.js';
@@ -114,7 +114,8 @@ export class Connection implements ChannelSocket {
     } catch (err) {
       return this.refuse(err);
     }
-    if (!this.messages.take()) {
+    // Joins have their own limit (a reconnecting client rejoins all its channels at once).
+    if (msg.type !== 'join' && !this.messages.take()) {
       if (this.messages.used > 2 * this.limits.maxMessagesPerSecond) {
         return this.close(CloseCode.PolicyViolation, `too many messages: more than ${this.limits.maxMessagesPerSecond} per second`);
       }
@@ -145,7 +146,7 @@ export class Connection implements ChannelSocket {
       return;
     }
     const channel = this.channels.get(msg.topic);
-    const joined = channel?.state === 'joined' ? channel : undefined;
+    const joined = channel?.state === ChannelState.Joined ? channel : undefined;
     if (msg.type === 'leave') {
       // Leaving a topic that is not (or no longer) joined is fine: the client only wants it gone.
       if (channel && (msg.joinRef === null || msg.joinRef === channel.joinRef)) this.hub.leave(channel);

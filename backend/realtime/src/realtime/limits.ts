@@ -13,7 +13,7 @@ export interface RealtimeLimits {
   maxBindingsPerChannel: number;
   /** Joins per second per connection. */
   maxJoinsPerSecond: number;
-  /** Inbound frames per second per connection (heartbeats included). Past twice this, the socket is closed. */
+  /** Inbound frames per second per connection other than joins (heartbeats included). Past twice this, the socket is closed. */
   maxMessagesPerSecond: number;
   /** Bytes queued for one slow client before it is disconnected (close 1013 "slow consumer"). */
   maxOutgoingBufferBytes: number;
