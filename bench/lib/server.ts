@@ -33,7 +33,8 @@ export async function startBenchServer(): Promise<BenchServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'mobvibe-bench-'));
   await fs.chmod(dataDir, 0o755);
   const [port, pgPort] = [await freePort(), await freePort()];
-  const child: ChildProcess = spawn(process.execPath, [path.join(root, 'backend/realtime/dist/main.js')], {
+  const profile = process.env.BENCH_SERVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROFILE}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, path.join(root, 'backend/realtime/dist/main.js')], {
     env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), PG_PORT: String(pgPort), JWT_SECRET: BENCH_JWT_SECRET, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -46,6 +47,7 @@ export async function startBenchServer(): Promise<BenchServer> {
   const password = (await fs.readFile(path.join(dataDir, 'postgres.password'), 'utf8')).trim();
   const databaseUrl = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/postgres`;
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  sql.on('error', () => undefined); // connections end when the server stops PostgreSQL
   return {
     url: `http://127.0.0.1:${port}`,
     pid: child.pid!,

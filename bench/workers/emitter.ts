@@ -56,8 +56,10 @@ process.on('message', async (m: Start) => {
 
 async function sender(m: Start): Promise<(sessionId: string, t: number) => Promise<unknown>> {
   if (m.system === 'socketio') {
-    const { socketIoEmit } = await import('../peers/socketio/client.js');
-    return (sessionId, t) => socketIoEmit(m.url, sessionId, t);
+    // The same grouping as our worker's group commit, for a like-for-like comparison.
+    const { SocketIoEmitter } = await import('../peers/socketio/client.js');
+    const emitter = new SocketIoEmitter(m.url, { maxDelayMs: m.groupCommitMs, maxEvents: 1000 });
+    return (sessionId, t) => emitter.emit(sessionId, t);
   }
   const emitter = new EventEmitter({
     supabaseUrl: m.url,
