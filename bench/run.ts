@@ -23,6 +23,7 @@ const quick = args.quick!;
 const only = args.only?.split(',');
 const systems = args.systems!.split(',') as SystemName[];
 const sec = (full: number, q: number) => (quick ? q : full) * 1000;
+const WARMUP_MS = 1000;
 
 interface Spec {
   id: string;
@@ -101,6 +102,8 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
     w.send({ type: 'start', system: target.system, url: target.url, serviceKey: server.serviceKey, sessions: part, ratePerSession: spec.ratePerSession, durationMs: spec.durationMs, groupCommitMs: spec.groupCommitMs, maxInFlight: 20_000 });
     return w;
   });
+  // Latencies of the first second (process and JIT warm-up, first connections) are not counted.
+  const warmup = setTimeout(() => subs.forEach((w) => w.send({ type: 'reset-stats' })), WARMUP_MS);
   let stormAt = 0;
   if (spec.storm) {
     await new Promise((r) => setTimeout(r, spec.durationMs / 3));
@@ -111,6 +114,7 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
   const expected = new Map(done.flatMap((d) => d.emitted));
   const emitted = [...expected.values()].reduce((a, b) => a + b, 0);
   const elapsed = Math.max(...done.map((d) => d.elapsedSeconds));
+  clearTimeout(warmup);
   const caughtUpAt = await waitCaughtUp(subs, expected, spec.storm ? 60_000 : 20_000);
   const cpu = treeUsage(target.pid).cpuSeconds - cpu0;
   const wall = (performance.now() - t0) / 1000;

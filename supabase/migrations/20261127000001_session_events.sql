@@ -46,16 +46,16 @@ $$;
 
 grant usage on schema public to anon, authenticated, service_role;
 
+-- Internal tables of this project (not exposed through REST).
+create schema if not exists mobvibe;
+
 create table if not exists public.sessions (
   id uuid primary key default gen_random_uuid(),
   user_id uuid not null,
   title text,
   status text,
-  created_at timestamptz not null default now(),
-  -- Highest seq handed out in this session; only the seq trigger moves it.
-  last_seq bigint not null default 0
+  created_at timestamptz not null default now()
 );
-alter table public.sessions add column if not exists last_seq bigint not null default 0;
 create index if not exists sessions_user_id_created_at_idx on public.sessions (user_id, created_at desc);
 
 create table if not exists public.session_events (
@@ -86,9 +86,24 @@ end
 $$;
 
 -- seq: 1, 2, 3, ... per session, gap-free, in commit order.
--- Each insert locks its session's row until commit and takes the next number from sessions.last_seq.
--- A second writer to the same session waits for that lock, so it can only take N+1 after N has committed
--- (or rolled back, which also rolls back the counter: no gaps). Readers therefore never see N+1 before N.
+-- Each session's counter is one row of mobvibe.session_seq. An insert takes the next number with an upsert,
+-- which locks that row until the inserting transaction ends. A second writer to the same session waits for
+-- the lock, so it can only take N+1 after N has committed (or rolled back, which also rolls back the counter:
+-- no gaps). Readers therefore never see N+1 before N. The counter lives in its own small table, not in
+-- sessions, so taking a number fires no trigger of sessions and costs one index upsert per event.
+create table if not exists mobvibe.session_seq (
+  session_id uuid primary key references public.sessions(id) on delete cascade,
+  last_seq bigint not null
+);
+revoke all on mobvibe.session_seq from public, anon, authenticated, service_role;
+-- Counters of databases that kept them in sessions.last_seq (an earlier version of this file).
+insert into mobvibe.session_seq (session_id, last_seq)
+  select session_id, max(seq) from public.session_events group by session_id
+  on conflict (session_id) do update set last_seq = greatest(mobvibe.session_seq.last_seq, excluded.last_seq);
+drop trigger if exists sessions_protect_last_seq on public.sessions;
+drop function if exists public.sessions_protect_last_seq();
+alter table public.sessions drop column if exists last_seq;
+
 create or replace function public.session_events_assign_seq() returns trigger
 language plpgsql
 security definer
@@ -97,20 +112,23 @@ as $$
 declare
   existing_seq bigint;
 begin
-  perform 1 from public.sessions where id = new.session_id for update;
+  perform 1 from public.sessions where id = new.session_id;
   if not found then
     raise foreign_key_violation
       using message = format('session %s does not exist', new.session_id),
             detail = format('Key (session_id)=(%s) is not present in table "sessions".', new.session_id);
   end if;
-  -- A retried insert of an id that is already stored must not consume a number: keep the stored seq,
-  -- so ON CONFLICT (id) DO NOTHING skips it, and a plain insert fails on the primary key.
-  select seq into existing_seq from public.session_events where id = new.id;
+  insert into mobvibe.session_seq as c (session_id, last_seq) values (new.session_id, 1)
+    on conflict (session_id) do update set last_seq = c.last_seq + 1
+    returning c.last_seq into new.seq;
+  -- A retried insert of an id that is already stored must not consume a number: give it back and keep the
+  -- stored seq, so ON CONFLICT (id) DO NOTHING skips the row and a plain insert fails on the primary key.
+  -- (Checked after taking the lock, so a concurrent first attempt has committed by now.)
+  select e.seq into existing_seq from public.session_events e where e.id = new.id;
   if found then
+    update mobvibe.session_seq set last_seq = last_seq - 1 where session_id = new.session_id;
     new.seq := existing_seq;
-    return new;
   end if;
-  update public.sessions set last_seq = last_seq + 1 where id = new.session_id returning last_seq into new.seq;
   return new;
 end
 $$;
@@ -136,23 +154,6 @@ drop trigger if exists session_events_immutable_keys on public.session_events;
 create trigger session_events_immutable_keys
   before update on public.session_events
   for each row execute function public.session_events_immutable_keys();
-
--- sessions.last_seq belongs to the seq trigger (which runs one trigger level deeper).
-create or replace function public.sessions_protect_last_seq() returns trigger
-language plpgsql
-as $$
-begin
-  if new.last_seq is distinct from old.last_seq and pg_trigger_depth() < 2 then
-    raise exception 'sessions.last_seq is maintained by the database and cannot be set' using errcode = '23514';
-  end if;
-  return new;
-end
-$$;
-
-drop trigger if exists sessions_protect_last_seq on public.sessions;
-create trigger sessions_protect_last_seq
-  before update on public.sessions
-  for each row execute function public.sessions_protect_last_seq();
 
 -- Privileges. Hosted Supabase grants everything on public tables to anon and authenticated by default;
 -- we narrow that, and Row Level Security below decides which rows.

@@ -173,12 +173,10 @@ create trigger realtime_inserted after insert on public.sessions
   referencing new table as new_rows
   for each statement execute function mobvibe.realtime_rows_inserted();
 
--- Updates that only move last_seq are not announced: the counter moves with every event insert, and those
--- events are delivered themselves.
 drop trigger if exists realtime_updated on public.sessions;
 create trigger realtime_updated after update on public.sessions
   referencing old table as old_rows new table as new_rows
-  for each statement execute function mobvibe.realtime_rows_updated('last_seq');
+  for each statement execute function mobvibe.realtime_rows_updated();
 
 drop trigger if exists realtime_deleted on public.sessions;
 create trigger realtime_deleted after delete on public.sessions

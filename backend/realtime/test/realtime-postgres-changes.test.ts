@@ -198,7 +198,7 @@ describe('UPDATE, DELETE and *', () => {
     assert.deepEqual(received.map((p) => p.eventType), ['INSERT', 'UPDATE', 'DELETE']);
     assert.equal(received[1]!.new.title, 'b');
     assert.equal(received[1]!.old.title, 'a');
-    assert.equal(received[1]!.new.last_seq, 2);
+    assert.equal('last_seq' in received[1]!.new, false, 'the seq counter is not a column of sessions');
     assert.equal(received[2]!.old.id, created.id);
     await client.removeChannel(channel);
   });

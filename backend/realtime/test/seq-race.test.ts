@@ -210,7 +210,7 @@ describe('seq: gap-free and in commit order under racing writers, readers and ro
       assert.deepEqual(seqsOf(rows), range(SIDE_TOTAL));
       assert.deepEqual(written.flatMap((w) => w.side[s]!).sort((a, b) => a.seq - b.seq).map(({ id, seq }) => ({ id, seq })), rows);
     }
-    const { rows: counters } = await t.sql.query<{ id: string; last_seq: string }>('select id, last_seq from public.sessions where id = any($1)', [[main, ...sides]]);
+    const { rows: counters } = await t.sql.query<{ id: string; last_seq: string }>('select session_id as id, last_seq from mobvibe.session_seq where session_id = any($1)', [[main, ...sides]]);
     for (const c of counters) assert.equal(Number(c.last_seq), c.id === main ? MAIN_TOTAL : SIDE_TOTAL, 'the counter matches the rows');
 
     // (b) readers: catch-up readers saw every number once, in order; the full scan never saw a late low seq.
