@@ -50,8 +50,7 @@ process.on('message', async (m: Start) => {
   }
   await Promise.all(pending);
   const elapsed = (nowMs() - started) / 1000;
-  process.send!({ type: 'done', emitted: [...emitted], errors, firstError, elapsedSeconds: elapsed });
-  setTimeout(() => process.exit(0), 100);
+  process.send!({ type: 'done', emitted: [...emitted], errors, firstError, elapsedSeconds: elapsed }, () => process.exit(0));
 });
 
 async function sender(m: Start): Promise<(sessionId: string, t: number) => Promise<unknown>> {

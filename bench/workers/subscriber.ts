@@ -139,9 +139,9 @@ process.on('message', async (m: { type: string } & Record<string, unknown>) => {
       process.send!({ type: 'lastSeqs', lastSeqs: conns.map((c) => [c.sessionId, c.lastSeq]) });
     } else if (m.type === 'finish') {
       recording = false;
-      process.send!({ type: 'result', received, duplicates, outOfOrder, closedUnexpectedly, commit, emit, lastSeqs: conns.map((c) => [c.sessionId, c.lastSeq]) });
       for (const c of conns) c.sub.close();
-      setTimeout(() => process.exit(0), 200);
+      const result = { type: 'result', received, duplicates, outOfOrder, closedUnexpectedly, commit, emit, lastSeqs: conns.map((c) => [c.sessionId, c.lastSeq]) };
+      process.send!(result, () => process.exit(0)); // exit only once the (large) message is out
     }
   } catch (err) {
     process.send!({ type: 'error', message: (err as Error).stack ?? String(err) });

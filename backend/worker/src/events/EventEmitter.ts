@@ -196,9 +196,12 @@ export class EventEmitter {
    * (its answer was lost); those rows are then read back, so the caller gets the stored record either way.
    */
   private async insertOnce(sessionId: string, rows: EventRow[]): Promise<SessionEventRecord[]> {
-    const answer: Answer = await this.table().upsert(rows, { onConflict: 'id', ignoreDuplicates: true }).select('*').retry(false);
-    const inserted = parseRecords(check(answer, `emit to session ${sessionId}`));
-    const missing = rows.map((r) => r.id).filter((id) => !inserted.some((rec) => rec.id === id));
+    // Only the columns the database decides come back; type and payload are the ones just validated and sent.
+    // That keeps answers small and spares re-validating every payload under load.
+    const answer: Answer = await this.table().upsert(rows, { onConflict: 'id', ignoreDuplicates: true }).select('id,session_id,seq,created_at').retry(false);
+    const inserted = withSentColumns(check(answer, `emit to session ${sessionId}`), rows);
+    const stored = new Set(inserted.map((rec) => rec.id));
+    const missing = rows.map((r) => r.id).filter((id) => !stored.has(id));
     if (missing.length === 0) return sortBySeq(inserted);
     this.log.info({ sessionId, eventIds: missing }, 'events already stored by an earlier attempt; reading them back');
     const earlier = await this.fetchByIds(sessionId, missing);
@@ -305,6 +308,19 @@ function parseRecords(data: unknown): SessionEventRecord[] {
   } catch (err) {
     throw new EmitError(EmitErrorCode.InvalidResponse, `the server returned an invalid event record: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Stored keys (id, session_id, seq, created_at) joined with the rows as sent. */
+function withSentColumns(data: unknown, rows: EventRow[]): SessionEventRecord[] {
+  if (!Array.isArray(data)) throw new EmitError(EmitErrorCode.InvalidResponse, `expected an array of stored keys, got ${typeof data}`);
+  const sent = new Map(rows.map((r) => [r.id, r]));
+  return data.map((item: { id?: unknown; session_id?: unknown; seq?: unknown; created_at?: unknown }) => {
+    const row = typeof item.id === 'string' ? sent.get(item.id) : undefined;
+    if (!row || item.session_id !== row.session_id || !Number.isSafeInteger(item.seq) || (item.seq as number) < 1 || typeof item.created_at !== 'string') {
+      throw new EmitError(EmitErrorCode.InvalidResponse, `the server returned an invalid stored key: ${JSON.stringify(item).slice(0, 200)}`);
+    }
+    return { id: row.id, session_id: row.session_id, seq: item.seq as number, event_type: row.event_type, payload: row.payload, created_at: item.created_at } as SessionEventRecord;
+  });
 }
 
 const sortBySeq = (records: SessionEventRecord[]) => records.sort((a, b) => a.seq - b.seq);
