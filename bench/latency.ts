@@ -51,8 +51,12 @@ const opts = {
 const keys = projectKeys(LATENCY_JWT_SECRET);
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
+/** Every subscriber process started, so a failure anywhere still stops them all. */
+const forked: ChildProcess[] = [];
+
 function startSubscribers(config: SubscriberConfig): Promise<{ child: ChildProcess; result: () => Promise<Extract<SubscriberMessage, { type: 'result' }>> }> {
   const child = fork(path.join(root, 'bench/latency/subscriber.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  forked.push(child);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('subscribers did not reach SUBSCRIBED within 60 s')), 60_000);
     child.once('exit', (code) => reject(new Error(`subscriber process exited (${code})`)));
@@ -63,8 +67,9 @@ function startSubscribers(config: SubscriberConfig): Promise<{ child: ChildProce
       resolve({
         child,
         result: () =>
-          new Promise((res) => {
-            child.on('message', (r: SubscriberMessage) => r.type === 'result' && res(r));
+          new Promise((res, rej) => {
+            const timer = setTimeout(() => rej(new Error('a subscriber process did not report within 30 s')), 30_000);
+            child.on('message', (r: SubscriberMessage) => r.type === 'result' && (clearTimeout(timer), res(r)));
             child.send({ type: 'stop' });
           }),
       });
@@ -115,11 +120,12 @@ function restInserter(url: string): (sessionId: string, sentAt: number) => Promi
   return (sessionId, sentAt) =>
     new Promise((resolve, reject) => {
       const body = JSON.stringify({ session_id: sessionId, event_type: 'terminal', payload: { command: 'bench', output: String(sentAt) } });
-      const req = http.request(target, { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const req = http.request(target, { method: 'POST', agent, timeout: 10_000, headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
         let text = '';
         res.on('data', (d) => (text += d));
         res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`))));
       });
+      req.on('timeout', () => req.destroy(new Error('insert timed out after 10 s')));
       req.on('error', reject);
       req.end(body);
     });
@@ -133,7 +139,6 @@ async function main(): Promise<void> {
     ` (${opts.sessions * opts.rate} inserts/s, vsn ${opts.vsn}, inserts via ${opts.via}, ${opts.procs} subscriber process(es))`);
   const server = await startServer(process.env.DATABASE_URL);
   const sql = new pg.Pool({ connectionString: server.databaseUrl, max: 8 });
-  const children: ChildProcess[] = [];
   try {
     const owners = Array.from({ length: opts.sessions }, () => randomUUID());
     const sessions = owners.map(() => randomUUID());
@@ -145,7 +150,6 @@ async function main(): Promise<void> {
     const per = Math.ceil(subs.length / opts.procs);
     const groups = Array.from({ length: opts.procs }, (_, p) => subs.slice(p * per, (p + 1) * per)).filter((g) => g.length > 0);
     const subscribers = await Promise.all(groups.map((g) => startSubscribers({ url: server.url, anonKey: keys.anonKey, vsn: opts.vsn, subscribers: g })));
-    children.push(...subscribers.map((s) => s.child));
     log(`${total} subscribers SUBSCRIBED`);
 
     const row = (sessionId: string, sentAt: number) => ({ session_id: sessionId, event_type: 'terminal', payload: { command: 'bench', output: String(sentAt) } });
@@ -193,7 +197,7 @@ async function main(): Promise<void> {
     await fs.writeFile(out, JSON.stringify({ opts, emitted, received, expected, outOfOrder, duplicates, commit: commitP, insert: insertP, serverRssMiB: rss }, null, 2));
     log(`wrote ${path.relative(root, out)}`);
   } finally {
-    for (const c of children) c.kill();
+    for (const c of forked) c.kill();
     await sql.end();
     await server.stop();
   }

@@ -86,7 +86,9 @@ export async function startServer(databaseUrl: string | undefined): Promise<Serv
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
         await exited;
+        clearTimeout(killer);
       }
       await fs.rm(dataDir, { recursive: true, force: true });
     },
