@@ -63,7 +63,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     });
     const routes: Routes = {
       prefixes: [
-        ['/health', (_req, res) => sendJson(res, 200, { status: 'ok' })],
+        // 200 once migrations ran; `realtime` tells whether the change feed is LISTENing (up) or reconnecting (down).
+        ['/health', (_req, res) => sendJson(res, 200, { status: 'ok', realtime: realtime!.feedState() })],
         ['/rest/v1', (req, res, url) => handleRest(req, res, url, restCtx)],
         ['/realtime/v1/api', realtime.handleApi],
         ['/app', staticSite({ root: defaultWebRoot(), prefix: '/app', logger })],

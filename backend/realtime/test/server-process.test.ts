@@ -81,6 +81,7 @@ describe('npm start', () => {
     assert.doesNotMatch(out, /WARNING: JWT_SECRET is not set/);
     const health = await fetch(`http://127.0.0.1:${port}/health`);
     assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { status: 'ok', realtime: 'up' });
     const service = keyFrom(out, 'service_role key');
     const created = await fetch(`http://127.0.0.1:${port}/rest/v1/sessions`, {
       method: 'POST',
