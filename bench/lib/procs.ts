@@ -44,7 +44,8 @@ const TICKS = 100; // USER_HZ on Linux
 export function usageOf(pid: number): Usage {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / TICKS;
+  // utime + stime, plus cutime + cstime: the time of children it has reaped (PostgreSQL's exited backends).
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS;
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return { cpuSeconds, rssBytes: rssKb * 1024 };

@@ -23,7 +23,10 @@ interface Conn {
   sessionId: string;
   token: string;
   sub: Subscriber;
+  /** Highest seq received. */
   lastSeq: number;
+  /** Every seq received, to count loss and duplicates exactly even when delivery is out of order. */
+  seen: Set<number>;
   dropped: boolean;
 }
 
@@ -35,6 +38,8 @@ let duplicates = 0;
 let outOfOrder = 0;
 let closedUnexpectedly = 0;
 let recording = true;
+/** When service-mode subscribers went live again after a drop (epoch ms). */
+const liveAgainAt: number[] = [];
 let start: Start;
 
 /** The app's own client: supabase-js + RealtimeService, which reconnects and catches up by itself. */
@@ -47,7 +52,12 @@ function serviceSubscriber(url: string, apikey: string): Subscriber {
       new Promise<void>((resolve) => {
         supabase = supabaseClient(url, apikey, token);
         service = new RealtimeService({ supabase });
-        const off = service.onStateChange(({ newState }) => newState.status === 'live' && (off(), resolve()));
+        let first = true;
+        service.onStateChange(({ newState }) => {
+          if (newState.status !== 'live') return;
+          if (first) (first = false), resolve();
+          else liveAgainAt.push(nowMs());
+        });
         service.subscribe(sessionId, (e) => sub.onEvent({ sessionId: e.sessionId, seq: e.seq, commitMs: Date.parse(e.createdAt), emitMs: Number((e.data as { output?: string }).output), receivedAt: nowMs() }), { afterSeq: 0 });
       }),
     onEvent: () => undefined,
@@ -86,10 +96,11 @@ async function makeSubscriber(system: SystemName, url: string, apikey: string): 
 
 function handle(conn: Conn, e: ReceivedEvent): void {
   received++;
-  if (e.seq <= conn.lastSeq) duplicates++;
+  if (conn.seen.has(e.seq)) duplicates++;
   else {
-    if (e.seq !== conn.lastSeq + 1) outOfOrder++;
-    conn.lastSeq = e.seq;
+    conn.seen.add(e.seq);
+    if (e.seq < conn.lastSeq) outOfOrder++; // arrived after a higher seq
+    conn.lastSeq = Math.max(conn.lastSeq, e.seq);
   }
   if (recording && start.record) {
     commit.push(e.receivedAt - e.commitMs);
@@ -122,7 +133,7 @@ process.on('message', async (m: { type: string } & Record<string, unknown>) => {
   try {
     if (m.type === 'start') {
       start = m as unknown as Start;
-      for (const s of start.sessions) for (let i = 0; i < start.perSession; i++) conns.push({ sessionId: s.id, token: s.token, sub: undefined as never, lastSeq: 0, dropped: false });
+      for (const s of start.sessions) for (let i = 0; i < start.perSession; i++) conns.push({ sessionId: s.id, token: s.token, sub: undefined as never, lastSeq: 0, seen: new Set(), dropped: false });
       await openAll(conns);
       process.send!({ type: 'ready', connections: conns.length, rssBytes: process.memoryUsage().rss });
     } else if (m.type === 'reset-stats') {
@@ -136,11 +147,11 @@ process.on('message', async (m: { type: string } & Record<string, unknown>) => {
       }
       process.send!({ type: 'dropped', count: conns.length });
     } else if (m.type === 'lastSeqs') {
-      process.send!({ type: 'lastSeqs', lastSeqs: conns.map((c) => [c.sessionId, c.lastSeq]) });
+      process.send!({ type: 'lastSeqs', lastSeqs: conns.map((c) => [c.sessionId, c.seen.size]) });
     } else if (m.type === 'finish') {
       recording = false;
       for (const c of conns) c.sub.close();
-      const result = { type: 'result', received, duplicates, outOfOrder, closedUnexpectedly, commit, emit, lastSeqs: conns.map((c) => [c.sessionId, c.lastSeq]) };
+      const result = { type: 'result', liveAgainAt, received, duplicates, outOfOrder, closedUnexpectedly, commit, emit, lastSeqs: conns.map((c) => [c.sessionId, c.seen.size]) };
       process.send!(result, () => process.exit(0)); // exit only once the (large) message is out
     }
   } catch (err) {
