@@ -20,6 +20,8 @@ export interface ServerConfig {
   host: string;
   /** Where the embedded PostgreSQL keeps its data (ignored with `databaseUrl`). */
   dataDir: string;
+  /** DATA_DIR was not set: as root, an unreachable default moves to /var/lib/mobvibe-realtime (see db/embedded.ts). */
+  dataDirIsDefault: boolean;
   /** External PostgreSQL; when set nothing embedded starts. */
   databaseUrl: string | undefined;
   /** Port of the embedded PostgreSQL. */
@@ -61,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     port: intFrom(env, 'PORT', 54321),
     host: env.HOST || '127.0.0.1',
     dataDir: path.resolve(env.DATA_DIR || '.data'),
+    dataDirIsDefault: !env.DATA_DIR,
     databaseUrl: env.DATABASE_URL || undefined,
     pgPort: intFrom(env, 'PG_PORT', 54322, 1),
     jwtSecret: secret ?? DEV_JWT_SECRET,

