@@ -87,8 +87,13 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
   const rssReady = usageOf(target.pid).rssBytes;
   const connections = spec.sessions * spec.perSession;
   if (spec.idle) {
-    await new Promise((r) => setTimeout(r, 2000));
-    const rssIdle = usageOf(target.pid).rssBytes;
+    // Idle connections: give the server's garbage collector a quiet moment (V8's memory reducer runs after a
+    // few seconds of low allocation), then take the lowest RSS seen over 10 s.
+    let rssIdle = usageOf(target.pid).rssBytes;
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      rssIdle = Math.min(rssIdle, usageOf(target.pid).rssBytes);
+    }
     await Promise.all(subs.map(async (w) => (w.send({ type: 'finish' }), nextMessage(w, 'result'))));
     await proxy?.close();
     const perConnKb = (rssIdle - rssBefore) / connections / 1024;

@@ -4,10 +4,10 @@
 // afterwards; each test file then creates its own database on it. Pass file paths or substrings to filter.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { EmbeddedPostgres, createLogger } from '@mobvibe/realtime-server';
+import { freePort } from '@mobvibe/testkit';
 
 const ROOTS = ['packages', 'backend', 'mobile', 'tests'];
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -23,15 +23,6 @@ async function findTests(dir) {
   }
   return found;
 }
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
 
 async function main() {
   const filters = process.argv.slice(2);

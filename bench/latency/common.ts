@@ -1,10 +1,12 @@
 // Shared by bench/latency.ts and its subscriber process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@mobvibe/testkit';
+
+export { freePort };
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const LATENCY_JWT_SECRET = 'latency-bench-secret-for-mobvibe-at-least-32-chars';
@@ -39,14 +41,6 @@ export function percentiles(values: number[]): Percentiles {
   const mean = s.reduce((a, b) => a + b, 0) / (s.length || 1);
   return { n: s.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: s.at(-1) ?? NaN, mean };
 }
-
-export const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 
 export interface Server {
   url: string;

@@ -3,26 +3,17 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { SupabaseClient } from '@supabase/supabase-js';
 import pg from 'pg';
-import { TEST_JWT_SECRET, createTestDatabase, supabaseClient, type TestDatabase } from '@mobvibe/testkit';
+import { createTestDatabase, freePort, supabaseClient, TEST_JWT_SECRET, type TestDatabase } from '@mobvibe/testkit';
 import { projectKeys, userToken } from '@mobvibe/realtime-server';
 import { settled, sixEvents, sleep, subscribe, thinking, waitFor } from './realtime-helpers.js';
 
 const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
 const keys = projectKeys(TEST_JWT_SECRET);
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 
 interface Node {
   url: string;

@@ -2,13 +2,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { verifyJwt } from '@mobvibe/realtime-server';
-import { TEST_JWT_SECRET } from '@mobvibe/testkit';
+import { freePort, TEST_JWT_SECRET } from '@mobvibe/testkit';
 
 const pkgDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const main = path.join(pkgDir, 'dist', 'main.js');
@@ -16,14 +15,6 @@ const cli = path.join(pkgDir, 'dist', 'cli.js');
 let dataDir: string;
 let port: number;
 let pgPort: number;
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port: p } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(p));
-    });
-  });
 
 interface Started {
   child: ChildProcess;

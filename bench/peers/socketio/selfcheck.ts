@@ -12,7 +12,6 @@
 //   node --import tsx bench/peers/socketio/selfcheck.ts
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { EmbeddedPostgres, createLogger, loadConfig, migrate } from '@mobvibe/realtime-server';
@@ -21,17 +20,10 @@ import { nowMs, summarize } from '../../lib/stats.js';
 import type { ReceivedEvent } from '../../lib/types.js';
 import { socketIoEmit, SocketIoSubscriber } from './client.js';
 import { startPeer, type PeerServer } from './harness.js';
+import { freePort } from '@mobvibe/testkit';
 
 const TOKEN = 'selfcheck-token';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-
 async function until(what: string, ok: () => boolean, timeoutMs = 15_000): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; !ok(); await sleep(20)) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

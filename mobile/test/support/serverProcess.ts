@@ -1,22 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TEST_JWT_SECRET } from '@mobvibe/testkit';
+import { TEST_JWT_SECRET, freePort } from '@mobvibe/testkit';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MAIN = path.join(repo, 'backend', 'realtime', 'dist', 'main.js');
 
 /** A free loopback port (released again at once, so a process can listen on it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+export { freePort };
 
 /**
  * The server as `npm start` runs it (backend/realtime/dist/main.js), as a separate process on a fixed

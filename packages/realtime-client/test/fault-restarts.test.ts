@@ -3,7 +3,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -11,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { RealtimeService } from '@mobvibe/realtime-client';
 import { EmbeddedPostgres, createLogger, projectKeys, startServer, userToken } from '@mobvibe/realtime-server';
-import { createTestDatabase, supabaseClient, TEST_JWT_SECRET } from '@mobvibe/testkit';
+import { createTestDatabase, freePort, supabaseClient, TEST_JWT_SECRET } from '@mobvibe/testkit';
 import { EventEmitter } from '@mobvibe/worker';
 import { Collector, sleep } from './support.js';
 
@@ -21,14 +20,6 @@ const cleanups: Array<() => Promise<unknown>> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 
 async function startProcess(port: number, databaseUrl: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [mainJs], {
