@@ -110,10 +110,17 @@ function warnDevSecret(logger: Logger): void {
   process.stderr.write(`${line}\n!! WARNING: JWT_SECRET is not set. Using the public development secret.\n!! Never expose this server beyond your machine. Set JWT_SECRET (32+ chars) in production.\n${line}\n`);
 }
 
+/**
+ * Pending connections the kernel may queue before this process accepts them. Node's default (511) overflows
+ * when thousands of clients reconnect at once (a server restart, a network blip): the kernel then drops their
+ * SYNs and each client waits out TCP's 1, 3, 7 s retransmits. Linux caps it at net.core.somaxconn.
+ */
+const LISTEN_BACKLOG = 8192;
+
 function listen(server: http.Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });

@@ -39,10 +39,10 @@ export class FaultProxy {
     if (!['127.0.0.1', '::1', 'localhost'].includes(targetHost)) throw new Error('FaultProxy targets loopback only');
   }
 
-  /** Listens on 127.0.0.1 (port 0 = any); resolves to the port. */
+  /** Listens on 127.0.0.1 (port 0 = any), with room for thousands of clients connecting at once; resolves to the port. */
   async listen(port = 0): Promise<number> {
     this.server = net.createServer((client) => this.accept(client));
-    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => this.server!.listen({ port, host: '127.0.0.1', backlog: 8192 }, () => resolve()));
     return (this.server.address() as net.AddressInfo).port;
   }
 
