@@ -113,3 +113,50 @@ describe('event validation at the REST boundary', () => {
     await assert.rejects(t.sql.query('update public.session_events set seq = seq + 100 where session_id = $1', [sessionId]), /cannot change/);
   });
 });
+
+describe('values reach PostgreSQL verbatim (quotes, backslashes, SQL text), and a failed query leaves nothing behind', () => {
+  const tricky = `O'Brien \\ "quoted" \\' ; drop table public.sessions; -- $1::text {a,b} E'x'`;
+
+  it('stores and finds a value full of quotes, backslashes and SQL, with eq and in filters', async () => {
+    const id = randomUUID();
+    const client = t.serviceClient();
+    const { error } = await client.from('sessions').insert({ id, user_id: randomUUID(), title: tricky, status: 'running' });
+    assert.equal(error, null);
+    const byEq = await client.from('sessions').select('id,title').eq('title', tricky);
+    assert.deepEqual(byEq.data, [{ id, title: tricky }]);
+    // supabase-js does not escape quotes inside in.(...) values; PostgREST's syntax does: "a\"b".
+    const list = [tricky, 'a"b\\c', 'x,y'].map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',');
+    const res = await fetch(`${t.url}/rest/v1/sessions?select=id,title&id=eq.${id}&title=in.(${encodeURIComponent(list)})`, {
+      headers: { apikey: t.serviceRoleKey, authorization: `Bearer ${t.serviceRoleKey}` },
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), [{ id, title: tricky }]);
+    const stored = await t.sql.query('select title from public.sessions where id = $1', [id]);
+    assert.equal(stored.rows[0].title, tricky);
+  });
+
+  it('a NUL character in a filter value is refused cleanly and the server keeps answering', async () => {
+    const client = t.serviceClient();
+    const { error, status } = await client.from('sessions').select('id').eq('title', 'a\u0000b');
+    assert.equal(status, 400);
+    assert.match(error!.message, /0x00|null character|invalid byte sequence/i);
+    const next = await client.from('sessions').select('id').eq('id', sessionId);
+    assert.equal(next.error, null);
+    assert.equal(next.data!.length, 1);
+  });
+
+  it('failing queries roll back and return their connection: more failures than the pool has connections, then success', async () => {
+    const client = t.serviceClient();
+    const failures = await Promise.all(Array.from({ length: 50 }, () => client.from('sessions').select('id').eq('id', 'not-a-uuid')));
+    for (const f of failures) {
+      assert.equal(f.status, 400);
+      assert.match(f.error!.message, /invalid input syntax for type uuid/);
+    }
+    const before = await stored();
+    const { error } = await insert({ session_id: sessionId, event_type: 'completion', payload: { message: 'after failures' } });
+    assert.equal(error, null);
+    assert.equal(await stored(), before + 1);
+    const open = await t.sql.query(`select count(*)::int as n from pg_stat_activity where state = 'idle in transaction' or state like 'idle in transaction%'`);
+    assert.equal(open.rows[0].n, 0);
+  });
+});

@@ -4,6 +4,15 @@ import type { Logger } from '../logger.js';
 
 export type Queryable = pg.PoolClient;
 
+/** A statement whose placeholders are all written `$n::type` (as the REST and Realtime layers build them). */
+export interface SqlStatement {
+  text: string;
+  values: readonly unknown[];
+}
+
+/** The result of one statement of a batch. */
+export type StatementResult = pg.QueryResult<Record<string, unknown>>;
+
 /**
  * The connection pool, and the one way requests touch data: {@link Database.asCaller}, which runs a
  * transaction under the caller's role with `request.jwt.claims` set, as PostgREST does, so that Row Level
@@ -26,15 +35,8 @@ export class Database {
     const client = await this.pool.connect();
     let broken = false;
     try {
-      const claimsText = client.escapeLiteral(JSON.stringify(claims));
-      const sub = client.escapeLiteral(typeof claims.sub === 'string' ? claims.sub : '');
       // One round trip: begin, switch role (validated against the fixed list by verifyJwt), set claims.
-      await client.query(
-        `begin; select set_config('role', ${client.escapeLiteral(claims.role)}, true),
-           set_config('request.jwt.claims', ${claimsText}, true),
-           set_config('request.jwt.claim.sub', ${sub}, true),
-           set_config('request.jwt.claim.role', ${client.escapeLiteral(claims.role)}, true)`,
-      );
+      await client.query(`begin; ${claimsSql(client, claims)}`);
       const result = await fn(client);
       await client.query('commit');
       return result;
@@ -46,7 +48,87 @@ export class Database {
     }
   }
 
+  /**
+   * Runs `statements` as the caller, like {@link Database.asCaller}, in ONE round trip: begin, role and claims,
+   * the statements and commit go as one simple-protocol query, with the values inlined as escaped literals
+   * (`'…'::type`, exactly what a text parameter of that type is). Returns each statement's result.
+   * Values it cannot inline safely (a NUL character, objects) take the parameterised path instead.
+   *
+   * @example
+   * const [sessions] = await db.asCallerBatch(claims, [{ text: 'select id from public.sessions where id = any($1::uuid[])', values: [ids] }]);
+   */
+  async asCallerBatch(claims: JwtClaims, statements: readonly SqlStatement[]): Promise<StatementResult[]> {
+    const inlined = statements.map(inlineValues);
+    if (inlined.some((text) => text === undefined)) {
+      return this.asCaller(claims, async (c) => {
+        const results: StatementResult[] = [];
+        for (const s of statements) results.push(await c.query(s.text, s.values as unknown[]));
+        return results;
+      });
+    }
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      const sql = [`begin; ${claimsSql(client, claims)}`, ...inlined, 'commit'].join(';\n');
+      const results = (await client.query(sql)) as unknown as StatementResult[];
+      return results.slice(2, 2 + statements.length);
+    } catch (err) {
+      // A failed statement leaves the transaction aborted; the rest of the batch did not run.
+      await client.query('rollback').catch(() => (broken = true));
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** `select set_config(...)`: the caller's role (validated against the fixed list by verifyJwt) and claims, for this transaction. */
+function claimsSql(client: pg.PoolClient, claims: JwtClaims): string {
+  const role = client.escapeLiteral(claims.role);
+  const sub = client.escapeLiteral(typeof claims.sub === 'string' ? claims.sub : '');
+  return `select set_config('role', ${role}, true),
+    set_config('request.jwt.claims', ${client.escapeLiteral(JSON.stringify(claims))}, true),
+    set_config('request.jwt.claim.sub', ${sub}, true),
+    set_config('request.jwt.claim.role', ${role}, true)`;
+}
+
+/** An escape-string literal: correct whatever standard_conforming_strings says. */
+const quote = (text: string) => `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+
+/** An array literal's element: quoted, with backslash and double quote escaped. */
+const arrayElement = (v: unknown): string | undefined => {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'bigint') return undefined;
+  return `"${String(v).replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+};
+
+/** The literal for one value, or undefined when it has no safe text form here. */
+function literal(v: unknown): string | undefined {
+  if (v === null || v === undefined) return 'NULL';
+  let text: string | undefined;
+  if (typeof v === 'string') text = v;
+  else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') text = String(v);
+  else if (Array.isArray(v)) {
+    const items = v.map(arrayElement);
+    if (items.some((i) => i === undefined)) return undefined;
+    text = `{${items.join(',')}}`;
+  }
+  // A NUL would end the query text inside the protocol message: such values go as parameters (and PostgreSQL refuses them).
+  if (text === undefined || text.includes('\0')) return undefined;
+  return quote(text);
+}
+
+/** The statement with every `$n::type` placeholder replaced by its literal; undefined if one cannot be inlined. */
+function inlineValues(s: SqlStatement): string | undefined {
+  let ok = true;
+  const text = s.text.replace(/\$(\d+)(?=::)/g, (_, n: string) => {
+    const lit = literal(s.values[Number(n) - 1]);
+    if (lit === undefined) ok = false;
+    return lit ?? 'NULL';
+  });
+  return ok ? text : undefined;
 }

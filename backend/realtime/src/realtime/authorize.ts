@@ -72,10 +72,8 @@ export async function authorizeBindings(db: Database, claims: JwtClaims, binding
 async function checkReadable(db: Database, claims: JwtClaims, ids: string[]): Promise<void> {
   let readable: Set<string>;
   try {
-    readable = await db.asCaller(claims, async (c) => {
-      const { rows } = await c.query<{ id: string }>('select id from public.sessions where id = any($1::uuid[])', [ids]);
-      return new Set(rows.map((r) => r.id));
-    });
+    const [result] = await db.asCallerBatch(claims, [{ text: 'select id from public.sessions where id = any($1::uuid[])', values: [ids] }]);
+    readable = new Set(result!.rows.map((r) => r.id as string));
   } catch (err) {
     if ((err as { code?: string }).code === '42501') readable = new Set(); // the role may not read sessions at all
     else throw new RealtimeError(RealtimeErrorCode.Internal, 'could not check access to the sessions; retry', { status: 503, cause: err });

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuthError, type JwtClaims } from '../auth/jwt.js';
 import { authApiError, claimsFromHeaders } from '../auth/request.js';
-import type { Database, Queryable } from '../db/database.js';
+import type { Database, StatementResult } from '../db/database.js';
 import { toApiError } from '../db/pgErrors.js';
 import { ApiError, badRequest } from '../errors.js';
 import { readJsonBody } from '../http/body.js';
@@ -82,43 +82,48 @@ async function route(req: IncomingMessage, table: Table, q: RestQuery, prefer: P
   switch (req.method) {
     case 'GET':
     case 'HEAD':
-      return ctx.db.asCaller(claims, async (c) => single(req, await read(c, table, q, prefer)));
+      return single(req, await read(ctx.db, claims, table, q, prefer));
     case 'POST': {
       const rows = asRows(await readJsonBody(req, ctx.maxBodyBytes));
       validateWrite(table.name, rows, 'insert');
       const columns = insertColumns(rows, q);
       const stmt = insertStatement(table, q, { rows, columns, resolution: prefer.resolution, missingDefault: prefer.missingDefault, wantRows: prefer.returnRepresentation });
-      return { ...(await ctx.db.asCaller(claims, async (c) => single(req, await run(c, stmt)))), status: 201 };
+      return { ...(await write(req, ctx.db, claims, stmt)), status: 201 };
     }
     case 'PATCH': {
       const body = await readJsonBody(req, ctx.maxBodyBytes);
       if (!isObject(body)) throw badRequest('PGRST102', 'PATCH body must be a JSON object');
       validateWrite(table.name, [body], 'update');
-      const stmt = updateStatement(table, q, body, prefer.returnRepresentation);
-      return ctx.db.asCaller(claims, async (c) => single(req, await run(c, stmt)));
+      return write(req, ctx.db, claims, updateStatement(table, q, body, prefer.returnRepresentation));
     }
     case 'DELETE':
-      return ctx.db.asCaller(claims, async (c) => single(req, await run(c, deleteStatement(table, q, prefer.returnRepresentation))));
+      return write(req, ctx.db, claims, deleteStatement(table, q, prefer.returnRepresentation));
     default:
       throw new ApiError(405, 'PGRST117', `method ${req.method} is not supported on /rest/v1/${table.name}`);
   }
 }
 
-async function read(c: Queryable, table: Table, q: RestQuery, prefer: Prefer): Promise<Outcome> {
-  const result = await run(c, selectStatement(table, q));
-  if (!prefer.count) return result;
-  const count = countStatement(table, q);
-  const { rows } = await c.query<{ total: string }>(count.text, count.values);
-  return { ...result, total: rows[0]?.total ?? '0' };
+/** A read: the select (and the count, when asked) in one round trip; reads need no rollback, so `.single()` is checked after. */
+async function read(db: Database, claims: JwtClaims, table: Table, q: RestQuery, prefer: Prefer): Promise<Outcome> {
+  const statements = prefer.count ? [selectStatement(table, q), countStatement(table, q)] : [selectStatement(table, q)];
+  const [rows, count] = await db.asCallerBatch(claims, statements);
+  const outcome = outcome200(statements[0]!, rows!);
+  return prefer.count ? { ...outcome, total: (count!.rows[0]?.total as string | undefined) ?? '0' } : outcome;
 }
 
-async function run(c: Queryable, stmt: Statement): Promise<Outcome> {
-  if (stmt.result === 'rowCount') {
-    const result = await c.query(stmt.text, stmt.values);
-    return { status: 200, body: undefined, rows: result.rowCount ?? 0, total: undefined };
-  }
-  const { rows } = await c.query<{ body: string; n: number }>(stmt.text, stmt.values);
-  const row = rows[0] ?? { body: '[]', n: 0 };
+/**
+ * A write. `.single()` must be checked before commit (a write returning another count is rolled back, as
+ * PostgREST does), so it runs step by step; any other write goes in one round trip.
+ */
+async function write(req: IncomingMessage, db: Database, claims: JwtClaims, stmt: Statement): Promise<Outcome> {
+  if (wantsObject(req)) return db.asCaller(claims, async (c) => single(req, outcome200(stmt, await c.query(stmt.text, stmt.values))));
+  const [result] = await db.asCallerBatch(claims, [stmt]);
+  return outcome200(stmt, result!);
+}
+
+function outcome200(stmt: Statement, result: Pick<StatementResult, 'rows' | 'rowCount'>): Outcome {
+  if (stmt.result === 'rowCount') return { status: 200, body: undefined, rows: result.rowCount ?? 0, total: undefined };
+  const row = (result.rows[0] as { body: string; n: number } | undefined) ?? { body: '[]', n: 0 };
   return { status: 200, body: row.body, rows: row.n, total: undefined };
 }
 
