@@ -98,6 +98,17 @@ describe('token checks', () => {
     assert.match(body.message, /expired/);
   });
 
+  it('a token that worked is refused once it expires (verified tokens are remembered, their expiry is not)', async () => {
+    const expiresAt = Math.floor(Date.now() / 1000) + 1;
+    const token = signJwt({ role: 'authenticated', sub: alice, exp: expiresAt }, TEST_JWT_SECRET);
+    const ok = await rest('sessions?select=id', { apikey: t.anonKey, authorization: `Bearer ${token}` });
+    assert.equal(ok.status, 200);
+    await new Promise((r) => setTimeout(r, expiresAt * 1000 - Date.now() + 50));
+    const res = await rest('sessions?select=id', { apikey: t.anonKey, authorization: `Bearer ${token}` });
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).code, 'PGRST303');
+  });
+
   it('a token signed with another secret is refused with 401', async () => {
     const token = signJwt({ role: 'service_role', exp: exp() }, 'another-secret-that-is-long-enough-for-hs256');
     const res = await rest('sessions', { apikey: t.anonKey, authorization: `Bearer ${token}` });

@@ -77,9 +77,25 @@ function checkClaims(claims: Record<string, unknown>, now: number): JwtClaims {
   return claims as JwtClaims;
 }
 
-/** Verifies an HS256 JWT and its claims; throws {@link AuthError} (401) on any problem. */
+/**
+ * Tokens that verified, so the same token (sent with every request and join of a client) costs one HMAC
+ * only once. Bounded: the oldest entry goes first. Expiry is still checked on every use.
+ */
+const verified = new Map<string, { secret: string; claims: JwtClaims }>();
+const MAX_VERIFIED = 20_000;
+
+/** Verifies an HS256 JWT and its claims; throws {@link AuthError} (401) on any problem. The claims returned are frozen. */
 export function verifyJwt(token: string | undefined | null, secret: string, now = nowSeconds()): JwtClaims {
   if (!token) throw new AuthError(AuthErrorCode.Missing, 'no JWT given');
+  const hit = verified.get(token);
+  if (hit && hit.secret === secret) return checkClaims(hit.claims, now);
+  const claims = Object.freeze(verifyUncached(token, secret, now));
+  if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value!);
+  verified.set(token, { secret, claims });
+  return claims;
+}
+
+function verifyUncached(token: string, secret: string, now: number): JwtClaims {
   const parts = token.split('.');
   if (parts.length !== 3) throw new AuthError(AuthErrorCode.Malformed, 'JWT must have three dot-separated parts');
   const [head, body, signature] = parts as [string, string, string];
