@@ -110,14 +110,14 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
   });
   // Latencies of the first second (process and JIT warm-up, first connections) are not counted.
   const warmup = setTimeout(() => subs.forEach((w) => w.send({ type: 'reset-stats' })), WARMUP_MS);
-  let stormAt = 0;
   let stormEpoch = 0;
+  let stormCpu = { server: 0, all: 0, runner: 0 };
   if (spec.storm) {
     // Drop everyone 1 s before the emitters stop: events keep committing while 5,000 clients reconnect, and
     // the clock runs from the drop until every subscriber holds every event (no loss, no duplicate).
     await new Promise((r) => setTimeout(r, spec.durationMs - 1000));
-    stormAt = performance.now();
     stormEpoch = nowMs();
+    stormCpu = { server: treeUsage(target.pid).cpuSeconds, all: treeUsage(process.pid).cpuSeconds, runner: usageOf(process.pid).cpuSeconds };
     proxy!.resetAll();
   }
   const done = await Promise.all(emitters.map((w) => nextMessage<{ emitted: Array<[string, number]>; errors: number; firstError: string; elapsedSeconds: number }>(w, 'done')));
@@ -126,6 +126,10 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
   const elapsed = Math.max(...done.map((d) => d.elapsedSeconds));
   clearTimeout(warmup);
   const caughtUpAt = await waitCaughtUp(subs, expected, spec.storm ? 60_000 : 20_000);
+  // CPU-seconds spent from the drop until caught up: by the server and its PostgreSQL, and by the load side.
+  const stormServerCpu = treeUsage(target.pid).cpuSeconds - stormCpu.server;
+  const stormLoadCpu = treeUsage(process.pid).cpuSeconds - stormCpu.all - stormServerCpu;
+  const stormRunnerCpu = usageOf(process.pid).cpuSeconds - stormCpu.runner;
   const cpu = treeUsage(target.pid).cpuSeconds - cpu0;
   const wall = (performance.now() - t0) / 1000;
   clearInterval(sampler);
@@ -134,7 +138,17 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
   const extra: Record<string, number | string> = { connections, emitErrors: done.reduce((a, d) => a + d.errors, 0) };
   if (done.some((d) => d.firstError)) extra.firstEmitError = done.find((d) => d.firstError)!.firstError.slice(0, 120);
   if (spec.storm) {
-    extra.secondsToCatchUp = caughtUpAt ? Math.round((caughtUpAt - stormAt) / 10) / 100 : 'not within 60 s';
+    extra.secondsToCatchUp = caughtUpAt ? Math.round((caughtUpAt - stormEpoch) / 10) / 100 : 'not within 60 s';
+    extra.stormCpuSeconds = `server+pg ${stormServerCpu.toFixed(1)}, load generators ${stormLoadCpu.toFixed(1)} (of which the proxy and this runner ${stormRunnerCpu.toFixed(1)})`;
+    const errors = new Map<string, number>();
+    for (const w of results) for (const [k, n] of Object.entries(w.clientErrors ?? {})) errors.set(k, (errors.get(k) ?? 0) + n);
+    if (errors.size) extra.clientErrors = [...errors].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, n]) => `${n}× ${k}`).join('; ');
+    const phases = new Map<string, number[]>();
+    for (const w of results) for (const [k, list] of Object.entries(w.phases ?? {})) phases.set(k, [...(phases.get(k) ?? []), ...list]);
+    for (const [k, list] of phases) {
+      const p = summarize(list.map((t) => t - stormEpoch));
+      process.stderr.write(`  storm: entered ${k}: n=${p.count} p50 ${(p.p50 / 1000).toFixed(2)} p95 ${(p.p95 / 1000).toFixed(2)} max ${(p.max / 1000).toFixed(2)} s\n`);
+    }
     const back = summarize(results.flatMap((w) => w.liveAgainAt ?? []).map((t) => t - stormEpoch));
     if (back.count) extra.secondsToLiveAgain = `p50 ${(back.p50 / 1000).toFixed(2)}, p99 ${(back.p99 / 1000).toFixed(2)}, max ${(back.max / 1000).toFixed(2)} (${back.count} clients)`;
   }
@@ -143,6 +157,8 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
 
 interface WorkerResult {
   liveAgainAt?: number[];
+  clientErrors?: Record<string, number>;
+  phases?: Record<string, number[]>;
   received: number;
   duplicates: number;
   outOfOrder: number;
@@ -151,15 +167,15 @@ interface WorkerResult {
   lastSeqs: Array<[string, number]>;
 }
 
-/** Polls the subscribers until every connection has the last seq of its session; returns when (or undefined). */
+/**
+ * Tells each subscriber process what it must end up with; each reports the moment its last connection got its
+ * last event. Resolves with the latest of those moments (epoch ms), or undefined past the deadline.
+ */
 async function waitCaughtUp(subs: ChildProcess[], expected: Map<string, number>, timeoutMs: number): Promise<number | undefined> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    const all = await Promise.all(subs.map(async (w) => (w.send({ type: 'lastSeqs' }), nextMessage<{ lastSeqs: Array<[string, number]> }>(w, 'lastSeqs'))));
-    if (all.every((r) => r.lastSeqs.every(([s, seq]) => seq >= (expected.get(s) ?? 0)))) return performance.now();
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return undefined;
+  const reports = await Promise.all(
+    subs.map(async (w) => (w.send({ type: 'expect', expected: [...expected], timeoutMs }), nextMessage<{ at: number | null }>(w, 'caughtUp', timeoutMs + 5000))),
+  );
+  return reports.some((r) => r.at === null) ? undefined : Math.max(...reports.map((r) => r.at!));
 }
 
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);

@@ -5,10 +5,13 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
+/** `BENCH_WORKER_PROFILE=<dir>`: every worker writes a V8 CPU profile there when it exits. */
+const profile = process.env.BENCH_WORKER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROFILE}`] : [];
+
 /** Starts a bench worker (bench/workers/<name>.ts) as its own process with an IPC channel. */
 export function startWorker(name: string, env: Record<string, string> = {}): ChildProcess {
   return fork(path.join(here, '..', 'workers', `${name}.ts`), [], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...profile],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

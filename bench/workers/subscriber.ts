@@ -28,6 +28,10 @@ interface Conn {
   /** Every seq received, to count loss and duplicates exactly even when delivery is out of order. */
   seen: Set<number>;
   dropped: boolean;
+  /** Holds every event the runner expects for its session. */
+  complete: boolean;
+  /** When the latest new seq arrived (epoch ms). */
+  lastNewAt: number;
 }
 
 const conns: Conn[] = [];
@@ -40,7 +44,26 @@ let closedUnexpectedly = 0;
 let recording = true;
 /** When service-mode subscribers went live again after a drop (epoch ms). */
 const liveAgainAt: number[] = [];
+/** Errors service-mode clients reported (each one costs a retry), by code and first message. */
+const clientErrors: Record<string, number> = {};
+/** When service-mode clients entered each state after their first live (epoch ms), for the storm's timeline. */
+const phases: Record<string, number[]> = {};
 let start: Start;
+/** Events expected per session, once the emitters are done; connections still short of theirs. */
+let expected: Map<string, number> | undefined;
+let incomplete = 0;
+
+/** Tells the runner the moment the last connection got its last event (or that the deadline passed). */
+function checkComplete(conn: Conn): void {
+  if (!expected || conn.complete || conn.seen.size < (expected.get(conn.sessionId) ?? 0)) return;
+  conn.complete = true;
+  if (--incomplete === 0) reportCaughtUp();
+}
+
+/** All complete: the moment is when the last of them received its last new event. */
+function reportCaughtUp(): void {
+  process.send!({ type: 'caughtUp', at: conns.reduce((at, c) => Math.max(at, c.lastNewAt), 0) });
+}
 
 /** The app's own client: supabase-js + RealtimeService, which reconnects and catches up by itself. */
 function serviceSubscriber(url: string, apikey: string): Subscriber {
@@ -51,9 +74,16 @@ function serviceSubscriber(url: string, apikey: string): Subscriber {
     joinSession: (sessionId, token) =>
       new Promise<void>((resolve) => {
         supabase = supabaseClient(url, apikey, token);
-        service = new RealtimeService({ supabase });
+        service = new RealtimeService({
+          supabase,
+          onError: (err) => {
+            const key = `${err.code}: ${err.message.slice(0, 80)}`;
+            clientErrors[key] = (clientErrors[key] ?? 0) + 1;
+          },
+        });
         let first = true;
         service.onStateChange(({ newState }) => {
+          if (!first) (phases[newState.status] ??= []).push(nowMs());
           if (newState.status !== 'live') return;
           if (first) (first = false), resolve();
           else liveAgainAt.push(nowMs());
@@ -101,6 +131,8 @@ function handle(conn: Conn, e: ReceivedEvent): void {
     conn.seen.add(e.seq);
     if (e.seq < conn.lastSeq) outOfOrder++; // arrived after a higher seq
     conn.lastSeq = Math.max(conn.lastSeq, e.seq);
+    conn.lastNewAt = e.receivedAt;
+    checkComplete(conn);
   }
   if (recording && start.record) {
     commit.push(e.receivedAt - e.commitMs);
@@ -133,7 +165,7 @@ process.on('message', async (m: { type: string } & Record<string, unknown>) => {
   try {
     if (m.type === 'start') {
       start = m as unknown as Start;
-      for (const s of start.sessions) for (let i = 0; i < start.perSession; i++) conns.push({ sessionId: s.id, token: s.token, sub: undefined as never, lastSeq: 0, seen: new Set(), dropped: false });
+      for (const s of start.sessions) for (let i = 0; i < start.perSession; i++) conns.push({ sessionId: s.id, token: s.token, sub: undefined as never, lastSeq: 0, seen: new Set(), dropped: false, complete: false, lastNewAt: 0 });
       await openAll(conns);
       process.send!({ type: 'ready', connections: conns.length, rssBytes: process.memoryUsage().rss });
     } else if (m.type === 'reset-stats') {
@@ -146,12 +178,16 @@ process.on('message', async (m: { type: string } & Record<string, unknown>) => {
         c.sub.terminate();
       }
       process.send!({ type: 'dropped', count: conns.length });
-    } else if (m.type === 'lastSeqs') {
-      process.send!({ type: 'lastSeqs', lastSeqs: conns.map((c) => [c.sessionId, c.seen.size]) });
+    } else if (m.type === 'expect') {
+      expected = new Map(m.expected as Array<[string, number]>);
+      for (const c of conns) c.complete = c.seen.size >= (expected.get(c.sessionId) ?? 0);
+      incomplete = conns.filter((c) => !c.complete).length;
+      if (incomplete === 0) reportCaughtUp();
+      setTimeout(() => incomplete > 0 && process.send!({ type: 'caughtUp', at: null }), m.timeoutMs as number).unref();
     } else if (m.type === 'finish') {
       recording = false;
       for (const c of conns) c.sub.close();
-      const result = { type: 'result', liveAgainAt, received, duplicates, outOfOrder, closedUnexpectedly, commit, emit, lastSeqs: conns.map((c) => [c.sessionId, c.seen.size]) };
+      const result = { type: 'result', liveAgainAt, clientErrors, phases, received, duplicates, outOfOrder, closedUnexpectedly, commit, emit, lastSeqs: conns.map((c) => [c.sessionId, c.seen.size]) };
       process.send!(result, () => process.exit(0)); // exit only once the (large) message is out
     }
   } catch (err) {
