@@ -51,7 +51,7 @@ export function fanOutBroadcast(members: Iterable<Channel>, topic: string, conte
   const frameFor = framesOf(topic, content);
   let sent = 0;
   for (const channel of members) {
-    if (channel.state !== ChannelState.Joined || (channel === sender && !channel.join.self)) continue;
+    if (channel.state !== ChannelState.Joined || (channel === sender && !channel.self)) continue;
     const frame = frameFor(channel.socket.vsn);
     if (frame && channel.socket.send(frame.data, frame.binary)) sent++;
   }

@@ -22,42 +22,45 @@ export interface ChannelSocket {
   send(frame: string | Buffer, binary?: boolean): boolean;
 }
 
-// setTimeout takes at most 2^31-1 ms (~24.8 days); later expiries re-arm.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 let nextUid = 1;
 
 export class Channel {
   readonly uid = nextUid++;
   state: ChannelState = ChannelState.Joining;
   readonly subTopic: string;
+  /** The verified claims it runs under (frozen, shared by every use of the same token). */
   claims: JwtClaims;
-  token: string;
   bindings: PostgresBinding[] = [];
   subscriptions: Subscription<Channel>[] = [];
   /** Presence key: the join's, or one picked for it. */
   readonly presenceKey: string;
   presenceEnabled: boolean;
+  /** The join's options that matter after joining (the rest of the join request is not kept). */
+  readonly isPrivate: boolean;
+  readonly ack: boolean;
+  readonly self: boolean;
   /** Bumped on each access_token, so an older check finishing late is ignored. */
   authSeq = 0;
-  private expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: ChannelSocket,
     readonly topic: string,
     readonly joinRef: string | null,
-    readonly join: JoinRequest,
-    auth: { claims: JwtClaims; token: string },
+    join: JoinRequest,
+    claims: JwtClaims,
   ) {
     this.subTopic = topic.slice(TOPIC_PREFIX.length);
-    this.claims = auth.claims;
-    this.token = auth.token;
+    this.claims = claims;
     this.presenceKey = join.presenceKey || `${socket.id}:${this.uid}`;
     this.presenceEnabled = join.presenceEnabled;
+    this.isPrivate = join.private;
+    this.ack = join.ack;
+    this.self = join.self;
   }
 
   /** Public and private channels of the same name are different rooms. */
   get roomKey(): string {
-    return roomKey(this.topic, this.join.private);
+    return roomKey(this.topic, this.isPrivate);
   }
 
   get isServiceRole(): boolean {
@@ -80,26 +83,6 @@ export class Channel {
   /** phx_close or phx_error, with ref = join_ref so the client takes it as about its current join. */
   end(event: typeof ChannelEvent.Close | typeof ChannelEvent.Error, payload: object = {}): void {
     this.socket.send(encodeMessage(this.socket.vsn, this.target(this.joinRef), event, payload));
-  }
-
-  setAuth(claims: JwtClaims, token: string): void {
-    this.claims = claims;
-    this.token = token;
-  }
-
-  /** Calls `onExpired` when the token's `exp` passes. */
-  scheduleExpiry(onExpired: () => void, now: () => number = Date.now): void {
-    clearTimeout(this.expiryTimer);
-    const remaining = this.claims.exp * 1000 - now();
-    this.expiryTimer = setTimeout(() => {
-      if (this.claims.exp * 1000 <= now()) onExpired();
-      else this.scheduleExpiry(onExpired, now);
-    }, Math.max(0, Math.min(remaining, MAX_TIMER_MS)));
-    this.expiryTimer.unref();
-  }
-
-  clearTimers(): void {
-    clearTimeout(this.expiryTimer);
   }
 
   private target(ref: string | null): ReplyTarget {

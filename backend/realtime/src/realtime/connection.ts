@@ -33,6 +33,21 @@ export interface ConnectionInit {
   apikeyClaims: JwtClaims;
 }
 
+/** The Connection of a socket, so one set of listener functions serves every socket (no closures per connection). */
+const kConnection = Symbol('connection');
+const owner = (ws: WebSocket) => (ws as WebSocket & { [kConnection]: Connection })[kConnection];
+
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  owner(this).onFrame(data, isBinary);
+}
+function onClose(this: WebSocket): void {
+  owner(this).onClosed();
+}
+function onError(this: WebSocket, err: Error): void {
+  // ws reports protocol violations (oversized or invalid frames) here, then closes with the matching code.
+  owner(this).logger.debug({ err, conn: owner(this).id }, 'websocket error');
+}
+
 /** Close reasons must fit in a control frame (123 bytes). */
 const clip = (reason: string) => (Buffer.byteLength(reason) <= 123 ? reason : `${reason.slice(0, 110)}…`);
 
@@ -53,7 +68,7 @@ export class Connection implements ChannelSocket {
     init: ConnectionInit,
     private readonly hub: ConnectionHandlers,
     private readonly limits: RealtimeLimits,
-    private readonly logger: Logger,
+    /** @internal */ readonly logger: Logger,
   ) {
     this.id = init.id;
     this.vsn = init.vsn;
@@ -61,10 +76,10 @@ export class Connection implements ChannelSocket {
     this.apikeyClaims = init.apikeyClaims;
     this.joins = new RateWindow(limits.maxJoinsPerSecond);
     this.messages = new RateWindow(limits.maxMessagesPerSecond);
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(data, isBinary));
-    ws.on('close', () => this.onClosed());
-    // ws reports protocol violations (oversized or invalid frames) here, then closes with the matching code.
-    ws.on('error', (err) => this.logger.debug({ err, conn: this.id }, 'websocket error'));
+    (ws as WebSocket & { [kConnection]: Connection })[kConnection] = this;
+    ws.on('message', onMessage);
+    ws.on('close', onClose);
+    ws.on('error', onError);
   }
 
   get isOpen(): boolean {
@@ -100,13 +115,15 @@ export class Connection implements ChannelSocket {
     if (to.ref !== null) this.reply(to, 'error', { reason: `${code}: ${message}` });
   }
 
-  private onClosed(): void {
+  /** @internal */
+  onClosed(): void {
     if (this.closed) return;
     this.closed = true;
     this.hub.dropped(this);
   }
 
-  private onFrame(data: Buffer, isBinary: boolean): void {
+  /** @internal */
+  onFrame(data: Buffer, isBinary: boolean): void {
     this.lastSeen = Date.now();
     let msg: ClientMessage;
     try {

@@ -16,6 +16,7 @@ import { FeedState, type FeedStateChange } from './changeFeed.js';
 import { changeDataJson, routingRow, type Change } from './changes.js';
 import type { Connection, ConnectionHandlers } from './connection.js';
 import { ChannelEvent, TOPIC_PREFIX, type Vsn } from './constants.js';
+import { Expiries } from './expiries.js';
 import { RealtimeError, RealtimeErrorCode, toRealtimeError } from './errors.js';
 import type { RealtimeLimits } from './limits.js';
 import type { ClientMessage } from './messages.js';
@@ -55,8 +56,15 @@ export class Hub implements ConnectionHandlers {
   private readonly presence = new PresenceRegistry();
   /** Channels with postgres_changes bindings. */
   private readonly pgChannels = new Set<Channel>();
+  /** Joined channels by the second their token expires. */
+  private readonly expiries = new Expiries<Channel>((channel) => this.expire(channel));
 
   constructor(private readonly opts: HubOptions) {}
+
+  /** Stops the expiry timer (the server is closing). */
+  close(): void {
+    this.expiries.stop();
+  }
 
   // ---- joining and leaving ----
 
@@ -67,8 +75,7 @@ export class Hub implements ConnectionHandlers {
       this.checkJoin(conn, topic);
       const previous = conn.channels.get(topic);
       if (previous) this.end(previous, { kind: 'silent' });
-      const token = join.accessToken ?? conn.apikey;
-      channel = new Channel(conn, topic, joinRef, join, { claims: this.verify(token), token });
+      channel = new Channel(conn, topic, joinRef, join, this.verify(join.accessToken ?? conn.apikey));
       conn.channels.set(topic, channel);
       checkPrivate(join.private, channel.claims);
       channel.bindings = parseBindings(join.postgresChanges, this.opts.catalog, this.opts.limits.maxBindingsPerChannel);
@@ -129,8 +136,8 @@ export class Hub implements ConnectionHandlers {
       this.index.add(sub);
     }
     if (hasChanges) this.pgChannels.add(channel);
-    channel.scheduleExpiry(() => this.expire(channel));
-    channel.reply(ref, 'ok', { postgres_changes: channel.bindings.map((b) => b.echo) });
+    this.expiries.add(channel, channel.claims.exp);
+    channel.reply(ref, 'ok', { postgres_changes: channel.bindings.map((b) => ({ ...b.raw, id: b.id })) });
     if (hasChanges) channel.system('postgres_changes', 'ok', 'Subscribed to PostgreSQL');
     if (channel.presenceEnabled) channel.push(ChannelEvent.PresenceState, this.presence.state(channel.roomKey));
   }
@@ -147,7 +154,7 @@ export class Hub implements ConnectionHandlers {
   private end(channel: Channel, ending: Ending): void {
     if (channel.state === ChannelState.Closed) return;
     channel.state = ChannelState.Closed;
-    channel.clearTimers();
+    this.expiries.delete(channel, channel.claims.exp);
     const { channels } = channel.socket;
     if (channels.get(channel.topic) === channel) channels.delete(channel.topic);
     for (const sub of channel.subscriptions) this.index.remove(sub);
@@ -175,15 +182,25 @@ export class Hub implements ConnectionHandlers {
   /** access_token: verify, re-check access under the new claims, then switch; any failure closes the channel. */
   async refreshToken(channel: Channel, token: string | null): Promise<void> {
     // As on Supabase: no token, the same token, or a publishable key change nothing.
-    if (token === null || token === channel.token || token.startsWith('sb_')) return;
+    if (token === null || token.startsWith('sb_')) return;
+    let verified: JwtClaims | unknown;
+    try {
+      verified = this.verify(token);
+    } catch (err) {
+      verified = err;
+    }
+    // verifyJwt hands out one frozen claims object per token, so the same object means the same token.
+    if (verified === channel.claims) return;
     const seq = ++channel.authSeq;
     try {
-      const claims = this.verify(token);
-      checkPrivate(channel.join.private, claims);
+      if (verified instanceof Error) throw verified;
+      const claims = verified as JwtClaims;
+      checkPrivate(channel.isPrivate, claims);
       await authorizeBindings(this.opts.db, claims, channel.bindings);
       if (seq !== channel.authSeq || channel.state !== ChannelState.Joined) return;
-      channel.setAuth(claims, token);
-      channel.scheduleExpiry(() => this.expire(channel));
+      this.expiries.delete(channel, channel.claims.exp);
+      channel.claims = claims;
+      this.expiries.add(channel, claims.exp);
     } catch (err) {
       if (seq !== channel.authSeq || channel.state !== ChannelState.Joined) return;
       const e = toRealtimeError(err);
@@ -245,7 +262,7 @@ export class Hub implements ConnectionHandlers {
       return;
     }
     fanOutBroadcast(this.rooms.members(channel.roomKey), channel.topic, msg.content, channel);
-    if (channel.join.ack && msg.ref !== null) channel.reply(msg.ref, 'ok', {});
+    if (channel.ack && msg.ref !== null) channel.reply(msg.ref, 'ok', {});
   }
 
   track(channel: Channel, msg: Msg<'presence_track'>): void {

@@ -16,8 +16,8 @@ export interface PostgresBinding {
   event: BindingEvent;
   table: string | undefined;
   conditions: Condition[];
-  /** What the join reply echoes: the client's binding as sent, plus `id`. */
-  echo: RawBinding & { id: number };
+  /** The client's binding as sent: the join reply echoes it, plus `id`. */
+  raw: RawBinding;
 }
 
 const EVENTS = new Set<string>([ChangeType.Insert, ChangeType.Update, ChangeType.Delete, ALL_CHANGES]);
@@ -42,7 +42,7 @@ export function parseBindings(raw: RawBinding[], catalog: Catalog, max: number):
     if (!meta && b.filter) throw invalid('a filter needs a table');
     const conditions = meta ? parseFilter(b.filter, meta.columns) : [];
     const id = bindingId(event, b.schema, table, b.filter);
-    return { id, event: event as BindingEvent, table, conditions, echo: { ...b, id } };
+    return { id, event: event as BindingEvent, table, conditions, raw: b };
   });
 }
 

@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
 import { handleBroadcastApi } from './broadcast.js';
 import { loadCatalog } from './catalog.js';
 import { ChangeFeed, type FeedState } from './changeFeed.js';
-import { Connection, type ConnectionInit } from './connection.js';
+import { Connection, type ConnectionHandlers, type ConnectionInit } from './connection.js';
 import { CloseCode } from './constants.js';
 import { startHeartbeatSweep } from './heartbeat.js';
 import { Hub } from './hub.js';
@@ -69,6 +69,19 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
   await feed.start();
 
   const connections = new Set<Connection>();
+  // The hub, plus keeping `connections` in step: one object for every connection.
+  const handlers: ConnectionHandlers = {
+    join: (conn, msg) => hub.join(conn, msg),
+    leave: (channel) => hub.leave(channel),
+    refreshToken: (channel, token) => hub.refreshToken(channel, token),
+    broadcast: (channel, msg) => hub.broadcast(channel, msg),
+    track: (channel, msg) => hub.track(channel, msg),
+    untrack: (channel, msg) => hub.untrack(channel, msg),
+    dropped: (conn) => {
+      connections.delete(conn);
+      hub.dropped(conn);
+    },
+  };
   let nextId = 1;
   let accepting = true;
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
@@ -80,9 +93,7 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
     accepting: () => accepting,
     connectionCount: () => connections.size,
     accept: (ws: WebSocket, init: Omit<ConnectionInit, 'id'>) => {
-      const conn = new Connection(ws, { ...init, id: nextId++ }, hub, limits, logger);
-      connections.add(conn);
-      ws.on('close', () => connections.delete(conn));
+      connections.add(new Connection(ws, { ...init, id: nextId++ }, handlers, limits, logger));
     },
   };
   const apiCtx = { rooms: hub.rooms, jwtSecret: opts.jwtSecret, limits, maxBodyBytes: opts.maxBodyBytes };
@@ -94,6 +105,7 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
       accepting = false;
       stopSweep();
       for (const conn of [...connections]) conn.close(CloseCode.GoingAway, 'server shutting down');
+      hub.close();
       await feed.close();
       await feedPool.end().catch(() => undefined);
       wss.close();

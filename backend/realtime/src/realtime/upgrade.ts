@@ -47,7 +47,7 @@ function admit(req: IncomingMessage, url: URL, ctx: UpgradeContext): Omit<Connec
   if (ctx.connectionCount() >= ctx.limits.maxConnections) {
     throw new RealtimeError(RealtimeErrorCode.TooManyConnections, `too many connections (limit ${ctx.limits.maxConnections}); retry later`, { status: 429 });
   }
-  return { vsn: vsn as Vsn, apikey, apikeyClaims };
+  return { vsn: vsn as Vsn, apikey: shared(apikey), apikeyClaims };
 }
 
 function refuse(socket: Duplex, status: number, message: string): void {
@@ -58,9 +58,26 @@ function refuse(socket: Duplex, status: number, message: string): void {
   );
 }
 
+/** Shared by every socket (a closure each would stay attached for the connection's life). */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/**
+ * One string per distinct API key: every client of a project sends the same key, and each connection keeps it
+ * (joins without an access_token run under it). Bounded; past the bound keys are simply not shared.
+ */
+const keys = new Map<string, string>();
+function shared(apikey: string): string {
+  const known = keys.get(apikey);
+  if (known !== undefined) return known;
+  if (keys.size < 100) keys.set(apikey, apikey);
+  return apikey;
+}
+
 export function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, ctx: UpgradeContext): void {
   // A client that resets mid-handshake must not become an unhandled 'error'.
-  socket.on('error', () => socket.destroy());
+  socket.on('error', destroyOnError);
   let init: Omit<ConnectionInit, 'id'>;
   try {
     init = admit(req, url, ctx);
