@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,13 +23,22 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-/** Starts `npm start`'s entry point with a fresh embedded PostgreSQL under os.tmpdir(). */
+/** The node flags `npm start` gives the server (package.json), so the bench measures what users run. */
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const flags = /^exec node (.*?)\s*backend\/realtime\/dist\/main\.js$/.exec(pkg.scripts.start!);
+  if (!flags) throw new Error(`package.json "start" is not "exec node [flags] backend/realtime/dist/main.js": ${pkg.scripts.start}`);
+  return flags[1]!.split(' ').filter(Boolean);
+}
+
+/** Starts `npm start`'s entry point, with its node flags, over a fresh embedded PostgreSQL under os.tmpdir(). */
 export async function startBenchServer(): Promise<BenchServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'mobvibe-bench-'));
   await fs.chmod(dataDir, 0o755);
   const [port, pgPort] = [await freePort(), await freePort()];
   const profile = process.env.BENCH_SERVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROFILE}`] : [];
-  const child: ChildProcess = spawn(process.execPath, [...profile, path.join(root, 'backend/realtime/dist/main.js')], {
+  const flags = process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? startFlags();
+  const child: ChildProcess = spawn(process.execPath, [...flags, ...profile, path.join(root, 'backend/realtime/dist/main.js')], {
     env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), PG_PORT: String(pgPort), JWT_SECRET: BENCH_JWT_SECRET, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
