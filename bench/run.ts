@@ -24,6 +24,8 @@ const only = args.only?.split(',');
 const systems = args.systems!.split(',') as SystemName[];
 const sec = (full: number, q: number) => (quick ? q : full) * 1000;
 const WARMUP_MS = 1000;
+/** How long (d) watches the idle server's RSS. */
+const IDLE_MS = sec(30, 15);
 
 interface Spec {
   id: string;
@@ -87,17 +89,21 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
   const rssReady = usageOf(target.pid).rssBytes;
   const connections = spec.sessions * spec.perSession;
   if (spec.idle) {
-    // Idle connections: give the server's garbage collector a quiet moment (V8's memory reducer runs after a
-    // few seconds of low allocation), then take the lowest RSS seen over 10 s.
+    // Idle connections: give the server's garbage collector a quiet moment (V8's memory reducer starts after
+    // ~8 s of low allocation and collects in steps), then take the lowest RSS seen over IDLE_MS.
     let rssIdle = usageOf(target.pid).rssBytes;
-    for (let i = 0; i < 20; i++) {
+    const trace: number[] = [];
+    for (let t = 0; t < IDLE_MS; t += 500) {
       await new Promise((r) => setTimeout(r, 500));
-      rssIdle = Math.min(rssIdle, usageOf(target.pid).rssBytes);
+      const rss = usageOf(target.pid).rssBytes;
+      rssIdle = Math.min(rssIdle, rss);
+      if (t % 5000 === 0) trace.push(mb(rss));
     }
+    process.stderr.write(`  idle RSS every 5 s (MB): ${trace.join(' ')}\n`);
     await Promise.all(subs.map(async (w) => (w.send({ type: 'finish' }), nextMessage(w, 'result'))));
     await proxy?.close();
     const perConnKb = (rssIdle - rssBefore) / connections / 1024;
-    return result(spec, target, { emitted: 0, elapsed: 1, cpu: 0, rssMax: rssIdle, results: [], expected: new Map(), extra: { connections, rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssIdle), kbPerConnection: Math.round(perConnKb * 100) / 100, rssReadyMb: mb(rssReady) } });
+    return result(spec, target, { emitted: 0, elapsed: 1, cpu: 0, rssMax: rssIdle, results: [], expected: new Map(), extra: { connections, rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssIdle), kbPerConnection: Math.round(perConnKb * 100) / 100, rssReadyMb: mb(rssReady), kbPerConnectionAtReady: Math.round(((rssReady - rssBefore) / connections / 1024) * 100) / 100 } });
   }
   const cpu0 = treeUsage(target.pid).cpuSeconds;
   const t0 = performance.now();
