@@ -39,6 +39,39 @@ describe('EventEmitter group commit', () => {
     assert.deepEqual(records.map((r) => r.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
 
+  it('with several batches in flight (answers arriving out of order), each session keeps its emit order', async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const slowFetch: typeof fetch = async (input, init) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      try {
+        const res = await fetch(input, init);
+        await new Promise((r) => setTimeout(r, Math.random() * 15)); // batches finish in any order
+        return res;
+      } finally {
+        inFlight--;
+      }
+    };
+    const emitter = emitterFor(t, { fetch: slowFetch, groupCommit: { maxDelayMs: 1, maxEvents: 4, maxInFlight: 4 } });
+    const sessions = await Promise.all([1, 2, 3, 4, 5, 6].map(() => t.createSession(randomUUID())));
+    const pending: Array<Promise<{ s: string; i: number; seq: number }>> = [];
+    for (let i = 0; i < 40; i++) {
+      for (const s of sessions) {
+        if (Math.random() < 0.6) pending.push(emitter.emit(s, { type: 'thinking', data: { iteration: i, toolsUsed: [] } }).then((r) => ({ s, i, seq: r.seq })));
+      }
+      if (i % 5 === 0) await new Promise((r) => setTimeout(r, 2));
+    }
+    const results = await Promise.all(pending);
+    assert.ok(maxInFlight > 1, `batches overlapped (max ${maxInFlight} in flight)`);
+    for (const s of sessions) {
+      const mine = results.filter((r) => r.s === s);
+      assert.deepEqual(mine.map((r) => r.seq), mine.map((_, k) => k + 1), 'seqs follow emit order, gap-free');
+      const { rows } = await t.sql.query(`select (payload->>'iteration')::int as i from public.session_events where session_id = $1 order by seq`, [s]);
+      assert.deepEqual(rows.map((r) => r.i), mine.map((r) => r.i));
+    }
+  });
+
   it('an emit to a missing session fails alone: the others in its batch are stored once', async () => {
     const emitter = emitterFor(t, { groupCommit: { maxDelayMs: 20 } });
     const s = await t.createSession(randomUUID());

@@ -10,8 +10,10 @@ export interface GroupCommitOptions {
   maxEvents: number;
   /**
    * Batches in flight at once. While they are busy, new emits gather into the next batch, so batches grow
-   * with load instead of requests piling up (adaptive group commit). With 1 (the default) batches commit one
-   * after another, so one emitter's events for a session are stored in the order `emit` was called.
+   * with load instead of requests piling up (adaptive group commit). A session's events are never in two
+   * batches in flight at once: an event whose session is busy waits for that batch, so each session's events
+   * are stored in the order `emit` was called, while other sessions' events go ahead. Default 1: more batches
+   * in flight means more, smaller transactions, which costs a saturated machine more than the wait saves.
    */
   maxInFlight: number;
 }
@@ -26,6 +28,8 @@ export class GroupCommit<Row extends { id: string; session_id: string }, Result 
   private queue: Waiting<Row, Result>[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private inFlight = 0;
+  /** Sessions with events in a batch in flight. */
+  private readonly busy = new Set<string>();
 
   constructor(
     private readonly opts: GroupCommitOptions,
@@ -44,11 +48,13 @@ export class GroupCommit<Row extends { id: string; session_id: string }, Result 
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.inFlight >= this.opts.maxInFlight) return; // the batch in flight calls flush() when it ends
-    const batch = this.queue.splice(0, this.opts.maxEvents);
-    if (batch.length === 0) return;
+    if (this.inFlight >= this.opts.maxInFlight) return; // a batch in flight calls flush() when it ends
+    const batch = this.take();
+    if (batch.length === 0) return; // everything waiting belongs to busy sessions: their batches call flush()
     if (this.queue.length > 0) this.timer = setTimeout(() => this.flush(), 0);
     this.inFlight++;
+    const sessions = new Set(batch.map((w) => w.row.session_id));
+    sessions.forEach((s) => this.busy.add(s));
     this.send(lockOrder(batch.map((w) => w.row))).then(
       (answers) => {
         for (const w of batch) {
@@ -61,8 +67,22 @@ export class GroupCommit<Row extends { id: string; session_id: string }, Result 
       (err: unknown) => batch.forEach((w) => w.reject(err)),
     ).finally(() => {
       this.inFlight--;
+      sessions.forEach((s) => this.busy.delete(s));
       if (this.queue.length > 0) this.flush();
     });
+  }
+
+  /** The next batch: waiting events, in order, of sessions not in flight (the rest keep their places). */
+  private take(): Waiting<Row, Result>[] {
+    if (this.busy.size === 0) return this.queue.splice(0, this.opts.maxEvents);
+    const batch: Waiting<Row, Result>[] = [];
+    const rest: Waiting<Row, Result>[] = [];
+    for (const w of this.queue) {
+      if (batch.length < this.opts.maxEvents && !this.busy.has(w.row.session_id)) batch.push(w);
+      else rest.push(w);
+    }
+    this.queue = rest;
+    return batch;
   }
 }
 
