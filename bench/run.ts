@@ -17,13 +17,22 @@ import { nowMs, summarize, type Summary } from './lib/stats.js';
 import type { ScenarioResult, SystemName } from './lib/types.js';
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, systems: { type: 'string', default: 'mobvibe,socketio' }, out: { type: 'string' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    systems: { type: 'string', default: 'mobvibe,socketio' },
+    out: { type: 'string' },
+    /** Multiplies every scenario's event rate (e.g. 0.5 to see latency at half the load). */
+    'rate-scale': { type: 'string', default: '1' },
+  },
 });
 const quick = args.quick!;
 const only = args.only?.split(',');
 const systems = args.systems!.split(',') as SystemName[];
 const sec = (full: number, q: number) => (quick ? q : full) * 1000;
-const WARMUP_MS = 1000;
+const rateScale = Number(args['rate-scale']);
+if (!(rateScale > 0)) throw new Error(`--rate-scale must be a positive number, got ${args['rate-scale']}`);
+const WARMUP_MS = 3000;
 /** How long (d) watches the idle server's RSS. */
 const IDLE_MS = sec(30, 15);
 
@@ -111,11 +120,13 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
   const sampler = setInterval(() => (rssMax = Math.max(rssMax, usageOf(target.pid).rssBytes)), 250);
   const emitters = split(sessions.map((s) => s.id), spec.emitterProcs).map((part) => {
     const w = startWorker('emitter');
-    w.send({ type: 'start', system: target.system, url: target.url, serviceKey: server.serviceKey, sessions: part, ratePerSession: spec.ratePerSession, durationMs: spec.durationMs, groupCommitMs: spec.groupCommitMs, maxInFlight: 20_000 });
+    w.send({ type: 'start', system: target.system, url: target.url, serviceKey: server.serviceKey, sessions: part, ratePerSession: spec.ratePerSession * rateScale, durationMs: spec.durationMs, groupCommitMs: spec.groupCommitMs, maxInFlight: 20_000 });
     return w;
   });
-  // Latencies of the first second (process and JIT warm-up, first connections) are not counted.
-  const warmup = setTimeout(() => subs.forEach((w) => w.send({ type: 'reset-stats' })), WARMUP_MS);
+  // Latencies of the first WARMUP_MS of load are not counted: the clock starts when the first emitter process
+  // has booted and emits (JIT, connection pools and group commit batch sizes settle in ~2 s).
+  let warmup: NodeJS.Timeout | undefined;
+  emitters.forEach((w) => w.once('message', () => (warmup ??= setTimeout(() => subs.forEach((s) => s.send({ type: 'reset-stats' })), WARMUP_MS))));
   let stormEpoch = 0;
   let stormCpu = { server: 0, all: 0, runner: 0 };
   if (spec.storm) {

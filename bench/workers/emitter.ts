@@ -28,6 +28,7 @@ process.on('message', async (m: Start) => {
   const started = nowMs();
   let sent = 0;
   let cursor = 0;
+  process.send!({ type: 'emitting' });
   const pending: Promise<void>[] = [];
   while (sent < total) {
     // Emit whatever is due by now, so the rate holds even when a tick runs late.
@@ -64,7 +65,7 @@ async function sender(m: Start): Promise<(sessionId: string, t: number) => Promi
     supabaseUrl: m.url,
     serviceRoleKey: m.serviceKey,
     logger: createLogger('silent'),
-    ...(m.groupCommitMs > 0 ? { groupCommit: { maxDelayMs: m.groupCommitMs, maxEvents: 1000 } } : {}),
+    ...(m.groupCommitMs > 0 ? { groupCommit: { maxDelayMs: m.groupCommitMs, maxEvents: 1000, maxInFlight: Number(process.env.BENCH_MAX_IN_FLIGHT ?? 1) } } : {}),
   });
   return (sessionId, t) => emitter.emit(sessionId, { type: 'terminal', data: { command: 'bench', output: String(t) } });
 }
