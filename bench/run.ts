@@ -20,7 +20,8 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
-    systems: { type: 'string', default: 'mobvibe,socketio' },
+    /** Default: both; with --quick, ours only (the quick mode must finish in under 2 minutes). */
+    systems: { type: 'string' },
     out: { type: 'string' },
     /** Multiplies every scenario's event rate (e.g. 0.5 to see latency at half the load). */
     'rate-scale': { type: 'string', default: '1' },
@@ -28,13 +29,13 @@ const { values: args } = parseArgs({
 });
 const quick = args.quick!;
 const only = args.only?.split(',');
-const systems = args.systems!.split(',') as SystemName[];
+const systems = (args.systems ?? (quick ? 'mobvibe' : 'mobvibe,socketio')).split(',') as SystemName[];
 const sec = (full: number, q: number) => (quick ? q : full) * 1000;
 const rateScale = Number(args['rate-scale']);
 if (!(rateScale > 0)) throw new Error(`--rate-scale must be a positive number, got ${args['rate-scale']}`);
-const WARMUP_MS = 3000;
+const WARMUP_MS = quick ? 1500 : 3000;
 /** How long (d) watches the idle server's RSS. */
-const IDLE_MS = sec(30, 15);
+const IDLE_MS = sec(30, 10);
 
 interface Spec {
   id: string;
@@ -53,11 +54,11 @@ interface Spec {
 const SPECS: Spec[] = [
   // First, so the servers' memory is measured before other scenarios have grown their heaps.
   { id: 'd', description: '10,000 idle subscribers: memory per connection', sessions: 1000, perSession: 10, ratePerSession: 0, durationMs: 0, subscriberProcs: 4, emitterProcs: 0, groupCommitMs: 0, idle: true },
-  { id: 'a', description: '1 session, 1 subscriber, 100 events/s (latency floor)', sessions: 1, perSession: 1, ratePerSession: 100, durationMs: sec(20, 6), subscriberProcs: 1, emitterProcs: 1, groupCommitMs: 0 },
-  { id: 'b', description: '1,000 sessions x 1 subscriber, 10 events/s each', sessions: 1000, perSession: 1, ratePerSession: 10, durationMs: sec(30, 10), subscriberProcs: 2, emitterProcs: 2, groupCommitMs: 2 },
-  { id: 'c', description: 'fan-out: 100 sessions x 50 subscribers, 10 events/s each', sessions: 100, perSession: 50, ratePerSession: 10, durationMs: sec(30, 10), subscriberProcs: 2, emitterProcs: 1, groupCommitMs: 2 },
+  { id: 'a', description: '1 session, 1 subscriber, 100 events/s (latency floor)', sessions: 1, perSession: 1, ratePerSession: 100, durationMs: sec(20, 5), subscriberProcs: 1, emitterProcs: 1, groupCommitMs: 0 },
+  { id: 'b', description: '1,000 sessions x 1 subscriber, 10 events/s each', sessions: 1000, perSession: 1, ratePerSession: 10, durationMs: sec(30, 8), subscriberProcs: 2, emitterProcs: 2, groupCommitMs: 2 },
+  { id: 'c', description: 'fan-out: 100 sessions x 50 subscribers, 10 events/s each', sessions: 100, perSession: 50, ratePerSession: 10, durationMs: sec(30, 8), subscriberProcs: 2, emitterProcs: 1, groupCommitMs: 2 },
   { id: 'e', description: 'reconnect storm: 5,000 subscribers dropped at once', sessions: 1000, perSession: 5, ratePerSession: 2, durationMs: sec(12, 8), subscriberProcs: 2, emitterProcs: 1, groupCommitMs: 2, storm: true },
-  { id: 'f', description: 'terminal burst: 1 session emitting 2,000 small events/s', sessions: 1, perSession: 1, ratePerSession: 2000, durationMs: sec(20, 6), subscriberProcs: 1, emitterProcs: 1, groupCommitMs: 2 },
+  { id: 'f', description: 'terminal burst: 1 session emitting 2,000 small events/s', sessions: 1, perSession: 1, ratePerSession: 2000, durationMs: sec(20, 5), subscriberProcs: 1, emitterProcs: 1, groupCommitMs: 2 },
 ];
 
 /** A running Socket.IO peer server (bench/peers/socketio). */
