@@ -27,8 +27,22 @@ export async function createTestDatabase(prefix = 'mv_test'): Promise<TestDataba
   return {
     url: url.toString(),
     name,
-    drop: () => withAdmin(admin, (c) => c.query(`drop database if exists "${name}" with (force)`)).then(() => undefined),
+    drop: () => withAdmin(admin, (c) => dropDatabase(c, name)),
   };
+}
+
+/**
+ * A pool's end() resolves before its sockets have closed. Waiting (up to 2 s) for those backends to exit keeps
+ * `with (force)` from sending a late "terminating connection due to administrator command" to a client that
+ * already let go of its error listeners (an uncaught exception in the test process).
+ */
+async function dropDatabase(c: pg.Client, name: string): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    const { rows } = await c.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where datname = $1', [name]);
+    if (rows[0]!.n === 0) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await c.query(`drop database if exists "${name}" with (force)`);
 }
 
 async function withAdmin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
