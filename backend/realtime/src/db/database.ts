@@ -20,11 +20,15 @@ export type StatementResult = pg.QueryResult<Record<string, unknown>>;
  */
 export class Database {
   readonly pool: pg.Pool;
+  private closing = false;
 
   constructor(readonly url: string, private readonly logger: Logger, max = 20) {
     this.pool = new pg.Pool({ connectionString: url, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 });
     // An idle client's connection broke (e.g. PostgreSQL restarted): the pool drops it and opens a new one later.
-    this.pool.on('error', (err) => this.logger.warn({ err }, 'idle database connection lost'));
+    // Once closing, PostgreSQL shutting down may still reach a connection the pool let go of: expected, not logged.
+    this.pool.on('error', (err) => {
+      if (!this.closing) this.logger.warn({ err: briefError(err) }, 'idle database connection lost');
+    });
   }
 
   /**
@@ -82,8 +86,15 @@ export class Database {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.pool.end();
   }
+}
+
+/** What is worth logging of a pg error (pg attaches its whole client to some errors). */
+export function briefError(err: Error): { message: string; code?: string } {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? { message: err.message, code } : { message: err.message };
 }
 
 /** `select set_config(...)`: the caller's role (validated against the fixed list by verifyJwt) and claims, for this transaction. */

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Database } from '../db/database.js';
+import { briefError, type Database } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { handleBroadcastApi } from './broadcast.js';
 import { loadCatalog } from './catalog.js';
@@ -54,7 +54,10 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
   const feedPool = new pg.Pool({
     connectionString: opts.databaseUrl, max: 2, idleTimeoutMillis: 30_000, query_timeout: 10_000, application_name: 'mobvibe-realtime-feed',
   });
-  feedPool.on('error', (err) => logger.warn({ err }, 'idle realtime feed connection lost'));
+  let closing = false;
+  feedPool.on('error', (err) => {
+    if (!closing) logger.warn({ err: briefError(err) }, 'idle realtime feed connection lost');
+  });
   const feedRef: { current?: ChangeFeed } = {};
   const hub = new Hub({ db: opts.db, catalog, jwtSecret: opts.jwtSecret, limits, logger, feedIsUp: () => feedRef.current?.isUp === true });
   const feed = new ChangeFeed({
@@ -103,6 +106,7 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
     feedState: () => feed.currentState,
     async close() {
       accepting = false;
+      closing = true;
       stopSweep();
       for (const conn of [...connections]) conn.close(CloseCode.GoingAway, 'server shutting down');
       hub.close();
