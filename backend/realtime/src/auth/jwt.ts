@@ -61,13 +61,15 @@ function decodePart(part: string, what: string): Record<string, unknown> {
   throw new AuthError(AuthErrorCode.Malformed, `JWT ${what} is not a base64url JSON object`);
 }
 
+const expired = (exp: number) => new AuthError(AuthErrorCode.Expired, `JWT expired at ${new Date(exp * 1000).toISOString()}`);
+
 function checkClaims(claims: Record<string, unknown>, now: number): JwtClaims {
   const { role, sub, exp } = claims;
   if (typeof role !== 'string' || !(Roles as readonly string[]).includes(role)) {
     throw new AuthError(AuthErrorCode.BadClaims, `JWT claim "role" must be one of ${Roles.join(', ')}`);
   }
   if (typeof exp !== 'number') throw new AuthError(AuthErrorCode.BadClaims, 'JWT claim "exp" (a number) is required');
-  if (exp <= now) throw new AuthError(AuthErrorCode.Expired, `JWT expired at ${new Date(exp * 1000).toISOString()}`);
+  if (exp <= now) throw expired(exp);
   if (sub !== undefined && (typeof sub !== 'string' || !UUID.test(sub))) {
     throw new AuthError(AuthErrorCode.BadClaims, 'JWT claim "sub" must be a uuid');
   }
@@ -88,7 +90,11 @@ const MAX_VERIFIED = 20_000;
 export function verifyJwt(token: string | undefined | null, secret: string, now = nowSeconds()): JwtClaims {
   if (!token) throw new AuthError(AuthErrorCode.Missing, 'no JWT given');
   const hit = verified.get(token);
-  if (hit && hit.secret === secret) return checkClaims(hit.claims, now);
+  if (hit && hit.secret === secret) {
+    // Everything but expiry was checked when it was first verified.
+    if (hit.claims.exp <= now) throw expired(hit.claims.exp);
+    return hit.claims;
+  }
   const claims = Object.freeze(verifyUncached(token, secret, now));
   if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value!);
   verified.set(token, { secret, claims });
