@@ -36,20 +36,13 @@ export class Database {
    * Commits when `fn` resolves, rolls back when it throws.
    */
   async asCaller<T>(claims: JwtClaims, fn: (client: Queryable) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let broken = false;
-    try {
+    return this.inTransaction(async (client) => {
       // One round trip: begin, switch role (validated against the fixed list by verifyJwt), set claims.
-      await client.query(`begin; ${claimsSql(client, claims)}`);
+      await client.query(`begin; ${claimsSql(claims)}`);
       const result = await fn(client);
       await client.query('commit');
       return result;
-    } catch (err) {
-      await client.query('rollback').catch(() => (broken = true));
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 
   /**
@@ -70,14 +63,23 @@ export class Database {
         return results;
       });
     }
+    return this.inTransaction(async (client) => {
+      const sql = [`begin; ${claimsSql(claims)}`, ...inlined, 'commit'].join(';\n');
+      const results = (await client.query(sql)) as unknown as StatementResult[];
+      return results.slice(2, 2 + statements.length);
+    });
+  }
+
+  /**
+   * Runs `work` on a pooled connection that it leaves with a `begin`; if `work` throws, the transaction is rolled
+   * back (a failed statement of a batch leaves it aborted), and a connection that cannot even roll back is discarded.
+   */
+  private async inTransaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken = false;
     try {
-      const sql = [`begin; ${claimsSql(client, claims)}`, ...inlined, 'commit'].join(';\n');
-      const results = (await client.query(sql)) as unknown as StatementResult[];
-      return results.slice(2, 2 + statements.length);
+      return await work(client);
     } catch (err) {
-      // A failed statement leaves the transaction aborted; the rest of the batch did not run.
       await client.query('rollback').catch(() => (broken = true));
       throw err;
     } finally {
@@ -98,17 +100,14 @@ export function briefError(err: Error): { message: string; code?: string } {
 }
 
 /** `select set_config(...)`: the caller's role (validated against the fixed list by verifyJwt) and claims, for this transaction. */
-function claimsSql(client: pg.PoolClient, claims: JwtClaims): string {
-  const role = client.escapeLiteral(claims.role);
-  const sub = client.escapeLiteral(typeof claims.sub === 'string' ? claims.sub : '');
+function claimsSql(claims: JwtClaims): string {
+  const role = pg.escapeLiteral(claims.role);
+  const sub = pg.escapeLiteral(typeof claims.sub === 'string' ? claims.sub : '');
   return `select set_config('role', ${role}, true),
-    set_config('request.jwt.claims', ${client.escapeLiteral(JSON.stringify(claims))}, true),
+    set_config('request.jwt.claims', ${pg.escapeLiteral(JSON.stringify(claims))}, true),
     set_config('request.jwt.claim.sub', ${sub}, true),
     set_config('request.jwt.claim.role', ${role}, true)`;
 }
-
-/** An escape-string literal: correct whatever standard_conforming_strings says. */
-const quote = (text: string) => `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 
 /** An array literal's element: quoted, with backslash and double quote escaped. */
 const arrayElement = (v: unknown): string | undefined => {
@@ -130,7 +129,7 @@ function literal(v: unknown): string | undefined {
   }
   // A NUL would end the query text inside the protocol message: such values go as parameters (and PostgreSQL refuses them).
   if (text === undefined || text.includes('\0')) return undefined;
-  return quote(text);
+  return pg.escapeLiteral(text); // doubles quotes; with a backslash, doubles those too and uses E'…'
 }
 
 /** The statement with every `$n::type` placeholder replaced by its literal; undefined if one cannot be inlined. */

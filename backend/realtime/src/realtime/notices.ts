@@ -2,7 +2,7 @@
  * The trigger notifications of migration 20261127000002_realtime.sql, and turning a batch of them into changes
  * with one query (internal).
  */
-import type pg from 'pg';
+import pg from 'pg';
 import { REALTIME_SCHEMA, type Catalog } from './catalog.js';
 import type { Change, Row } from './changes.js';
 import { ChangeType } from './constants.js';
@@ -71,8 +71,8 @@ interface ResultRow {
   j: string | null;
 }
 
-const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
-const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
+const ident = pg.escapeIdentifier;
+const literal = pg.escapeLiteral;
 
 /**
  * Fetches the rows a batch of notifications names, in one query on the pool, and returns the changes in
