@@ -167,6 +167,19 @@ describe('tokens', () => {
     assert.deepEqual(statuses, ['SUBSCRIBED', 'CLOSED']);
   });
 
+  it('a channel whose token was replaced by a later-expiring one outlives the first token', async () => {
+    const c = await RawClient.open(socketUrl(t, t.anonKey));
+    const topic = `realtime:session:${aliceSession}`;
+    const { joinRef } = await c.join(topic, { config: { postgres_changes: [events(`session_id=eq.${aliceSession}`)] }, access_token: t.tokenFor(alice, 2) });
+    c.push(joinRef, c.nextRef(), topic, 'access_token', { access_token: t.tokenFor(alice, 3600) });
+    await sleep(3_500); // past the first token's expiry
+    assert.equal(c.frames.filter((f: any) => f.event === 'phx_close' || (f.event === 'system' && f.payload.status === 'error')).length, 0);
+    await service.from('session_events').insert(thinking(aliceSession, 1));
+    const change = (await c.next((f) => f.event === 'postgres_changes')) as any;
+    assert.equal(change.payload.data.record.session_id, aliceSession);
+    c.close();
+  });
+
   it("swapping the access token to another user's closes the channel: system error, phx_close with the join ref", async () => {
     const c = await RawClient.open(socketUrl(t, t.anonKey));
     const topic = `realtime:session:${aliceSession}`;
