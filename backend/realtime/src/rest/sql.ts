@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { ApiError, badRequest } from '../errors.js';
 import type { Filter, Order, RestQuery } from './params.js';
 import type { Column, Table } from './tables.js';
@@ -10,7 +11,7 @@ export interface Statement {
   result: 'json' | 'rowCount';
 }
 
-export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+export const quoteIdent = (name: string): string => pg.escapeIdentifier(name);
 const tableRef = (t: Table) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
 
 /** @internal Collects parameters and returns their `$n::type` placeholders. */
