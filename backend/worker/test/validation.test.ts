@@ -65,6 +65,17 @@ describe('EventEmitter: refusing bad input', () => {
     assert.equal((record.payload as { output: string }).output.length, output.length);
   });
 
+  it('measures the limit in UTF-8 bytes, not characters', async () => {
+    const overhead = JSON.stringify({ command: '', output: '' }).length;
+    const fits = 'é'.repeat((MAX_EVENT_PAYLOAD_BYTES - overhead) / 2); // 2 bytes each: exactly at the limit
+    const record = await emitterFor(t).emit(await t.createSession(user), { type: 'terminal', data: { command: '', output: fits } });
+    assert.equal((record.payload as { output: string }).output, fits);
+    await refused(
+      { type: 'terminal', data: { command: '', output: `${fits}é` } },
+      { code: 'payload_too_large', status: 413, field: 'data', message: new RegExp(`data is ${MAX_EVENT_PAYLOAD_BYTES + 2} bytes`) },
+    );
+  });
+
   it('emitting to a missing session fails at once with session_not_found (409), not retried', async () => {
     const { sleep, delays } = recordingSleep();
     const counter = countingFetch();

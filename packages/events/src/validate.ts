@@ -11,7 +11,10 @@ export function jsonByteLength(value: unknown): number {
 }
 
 function checkSize(data: unknown, field: string): void {
-  const bytes = jsonByteLength(data);
+  const json = JSON.stringify(data) ?? '';
+  // A UTF-16 code unit takes at most 3 bytes of UTF-8, so most payloads are known to fit without encoding them.
+  if (json.length * 3 <= MAX_EVENT_PAYLOAD_BYTES) return;
+  const bytes = encoder.encode(json).byteLength;
   if (bytes > MAX_EVENT_PAYLOAD_BYTES) throw payloadTooLarge(bytes, field);
 }
 
