@@ -90,6 +90,44 @@ describe('the original plan, unchanged', () => {
     await client.removeChannel(channel);
   });
 
+  it('one statement of 90 rows over 3 sessions, some too big to ride in a notification: each row once, in seq order, as stored', async () => {
+    const ids = [await t.createSession(alice), await t.createSession(alice), await t.createSession(alice)];
+    const client = await settled(t.userClient(alice));
+    const subs = await Promise.all(ids.map((id) => planSubscription(client, id)));
+    // Every 7th row is ~9 KB (announced by seq range and read back); the rest travel inside notifications,
+    // several notifications' worth (90 rows of ~300 bytes).
+    await t.sql.query(
+      `insert into public.session_events (session_id, event_type, payload)
+       select ($1::uuid[])[g % 3 + 1], 'terminal',
+              jsonb_build_object('command', 'ls', 'output', case when g % 7 = 0 then repeat('x', 9000) else 'line ' || g || repeat('.', 250) end)
+         from generate_series(0, 89) g order by g`,
+      [ids],
+    );
+    for (const [i, { channel, received }] of subs.entries()) {
+      await waitFor(() => received.length >= 30, `30 events of session ${i}`);
+      await sleep(100);
+      const { data: stored } = await service.from('session_events').select('*').eq('session_id', ids[i]!).order('seq');
+      assert.deepEqual(received.map((p) => p.new.seq), Array.from({ length: 30 }, (_, k) => k + 1));
+      assert.deepEqual(received.map((p) => p.new), stored);
+      assert.equal(new Set(received.map((p) => p.commit_timestamp)).size, 1, 'one transaction, one commit timestamp');
+      await client.removeChannel(channel);
+    }
+  });
+
+  it('foreign or malformed notifications on the channel are ignored, and the feed goes on', async () => {
+    const id = await t.createSession(alice);
+    const client = await settled(t.userClient(alice));
+    const { channel, received } = await planSubscription(client, id);
+    for (const payload of ['not json', '{"v":2}', '{"v":1,"t":"session_events","o":"I","x":"1","n":2}\n{"id":"x"}', `{"v":1,"t":"session_events","o":"I","x":"1","n":1}\n{"id":"${randomUUID()}"`]) {
+      await t.sql.query(`select pg_notify('mobvibe_realtime', $1)`, [payload]);
+    }
+    assert.equal((await service.from('session_events').insert(thinking(id, 1))).error, null);
+    await waitFor(() => received.length >= 1, 'the event after the noise');
+    await sleep(100);
+    assert.deepEqual(received.map((p) => p.new.seq), [1]);
+    await client.removeChannel(channel);
+  });
+
   it('SUBSCRIBED means live: an event emitted the moment SUBSCRIBED fires is never lost (30 rounds)', async () => {
     const client = await settled(t.userClient(alice));
     for (let round = 0; round < 30; round++) {

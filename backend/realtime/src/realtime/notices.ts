@@ -19,7 +19,14 @@ interface NoticeBase {
   receivedAt: number;
 }
 
+/** A row as it rode in a notification: parsed, and its JSON text as PostgreSQL wrote it (forwarded as is). */
+export interface InlineRow {
+  row: Row;
+  json: string;
+}
+
 export type Notice =
+  | (NoticeBase & { op: 'I'; inline: InlineRow[] })
   | (NoticeBase & { op: 'I'; ranges: Array<[sessionId: string, lo: number, hi: number]> })
   | (NoticeBase & { op: 'I'; keys: string[] })
   | (NoticeBase & { op: 'U' | 'D'; rows: Array<{ id: string; old: Row; trimmed: boolean; current: Row | null }> });
@@ -28,14 +35,23 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 
-/** Parses one notification; throws an Error saying what is wrong (someone else may NOTIFY on the channel). */
+/**
+ * Parses one notification; throws an Error saying what is wrong (someone else may NOTIFY on the channel).
+ * A notification is a JSON header, optionally followed by one row of JSON per line (migration 4).
+ */
 export function parseNotice(payload: string, catalog: Catalog, receivedAt: number): Notice {
-  const n: unknown = JSON.parse(payload);
+  const newline = payload.indexOf('\n');
+  const n: unknown = JSON.parse(newline < 0 ? payload : payload.slice(0, newline));
   if (!isObject(n) || n.v !== 1) throw new Error('not a version 1 realtime notification');
   const { t: table, o: op, x: xid } = n;
   if (typeof table !== 'string' || !catalog.has(table)) throw new Error(`unknown table ${String(table)}`);
   if (typeof xid !== 'string' || !/^\d+$/.test(xid)) throw new Error('missing transaction id');
   const base = { table, xid, receivedAt };
+  if (op === 'I' && typeof n.n === 'number') {
+    const lines = newline < 0 ? [] : payload.slice(newline + 1).split('\n');
+    if (lines.length !== n.n) throw new Error(`announces ${n.n} rows but carries ${lines.length}`);
+    return { ...base, op, inline: lines.map(inlineRow) };
+  }
   if (op === 'I' && Array.isArray(n.r)) {
     const ok = n.r.every((r) => Array.isArray(r) && r.length === 3 && isUuid(r[0]) && isSeq(r[1]) && isSeq(r[2]));
     if (!ok) throw new Error('malformed seq ranges');
@@ -52,6 +68,12 @@ export function parseNotice(payload: string, catalog: Catalog, receivedAt: numbe
     return { ...base, op, rows: rows.map(([id, old, trimmed, current]) => ({ id, old, trimmed, current })) };
   }
   throw new Error(`unknown operation ${String(op)}`);
+}
+
+function inlineRow(json: string): InlineRow {
+  const row: unknown = JSON.parse(json);
+  if (!isObject(row) || !isUuid(row.id)) throw new Error('malformed row');
+  return { row, json };
 }
 
 interface Request {
@@ -135,6 +157,7 @@ function changesFor(n: Notice, rows: ResultRow[]): Change[] {
   const commitTimestamp = tsRow?.j ?? new Date(n.receivedAt).toISOString();
   const fetched = rows.filter((r): r is ResultRow & { k: string; j: string } => r.k !== null && r.j !== null);
   const base = { table: n.table, commitTimestamp };
+  if ('inline' in n) return n.inline.map((record) => ({ ...base, type: ChangeType.Insert, record }));
   if (n.op === 'I') {
     return fetched.map((r) => ({ ...base, type: ChangeType.Insert, record: { row: JSON.parse(r.j) as Row, json: r.j } }));
   }
