@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { SupabaseClient } from '@supabase/supabase-js';
+import type pg from 'pg';
 import { startTestServer, type TestServer } from '@mobvibe/testkit';
 import { EventEmitter, createLogger, type SessionEvent, type SessionEventRecord } from '@mobvibe/worker';
 
@@ -27,6 +28,7 @@ const MAIN_TOTAL = WRITERS * (SINGLES_PER_WRITER + BATCHES_PER_WRITER * BATCH_SI
 const SIDE_TOTAL = WRITERS * SIDE_EVENTS_PER_WRITER;
 
 const thinking = (writer: number, n: number): SessionEvent => ({ type: 'thinking', data: { iteration: writer * 10_000 + n, toolsUsed: [`w${writer}`] } });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 const seqsOf = (records: readonly { seq: number }[]) => records.map((r) => r.seq);
 
@@ -224,5 +226,54 @@ describe('seq: gap-free and in commit order under racing writers, readers and ro
     assert.ok(rolledBack.length >= 5, `only ${rolledBack.length} rollbacks ran during the race`);
     for (const seq of rolledBack) assert.ok(seq >= 1 && seq <= MAIN_TOTAL, `rolled-back seq ${seq}`);
     assert.ok(replayed.length > 0, 'the replayer ran during the race');
+  });
+  it('deleting a session deletes its events and counter, even while a transaction is inserting into it (20 rounds each way)', async () => {
+    const orphans = async (session: string) => {
+      const { rows } = await t.sql.query<{ events: string; counters: string }>(
+        `select (select count(*) from public.session_events where session_id = $1) as events,
+                (select count(*) from mobvibe.session_seq where session_id = $1) as counters`,
+        [session],
+      );
+      return { events: Number(rows[0]!.events), counters: Number(rows[0]!.counters) };
+    };
+    const insert = (c: pg.PoolClient, session: string) =>
+      c.query(`insert into public.session_events (session_id, event_type, payload) values ($1, 'completion', '{"message":"m"}')`, [session]);
+    for (let round = 0; round < 20; round++) {
+      // The insert holds the session's counter when the delete comes: the delete waits, then takes its rows too.
+      const session = await t.createSession(user);
+      const writer = await t.sql.connect();
+      try {
+        await insert(writer, session);
+        await writer.query('begin');
+        await insert(writer, session);
+        const deleting = t.sql.query('delete from public.sessions where id = $1', [session]);
+        await sleep(round % 2 ? 5 : 30);
+        await writer.query('commit');
+        assert.equal((await deleting).rowCount, 1);
+      } finally {
+        writer.release();
+      }
+      assert.deepEqual(await orphans(session), { events: 0, counters: 0 }, `round ${round}: insert first`);
+
+      // The delete holds the session when the insert comes: the insert waits, then finds no session (23503).
+      const second = await t.createSession(user);
+      const deleter = await t.sql.connect();
+      try {
+        if (round % 2) await insert(deleter, second); // with and without an existing counter row
+        await deleter.query('begin');
+        await deleter.query('delete from public.sessions where id = $1', [second]);
+        const refused = assert.rejects(
+          t.sql.query(`insert into public.session_events (session_id, event_type, payload) values ($1, 'completion', '{"message":"m"}')`, [second]),
+          (err: { code?: string }) => err.code === '23503',
+        );
+        await sleep(round % 3 ? 5 : 30);
+        await deleter.query('commit');
+        await refused;
+      } finally {
+        deleter.release();
+      }
+      assert.deepEqual(await orphans(second), { events: 0, counters: 0 }, `round ${round}: delete first`);
+    }
+    await assert.rejects(t.sql.query(`insert into public.session_events (session_id, event_type, payload) values ($1, 'completion', '{"message":"m"}')`, [randomUUID()]), (err: { code?: string; message?: string }) => err.code === '23503' && /does not exist/.test(err.message ?? ''));
   });
 });
