@@ -80,4 +80,36 @@ describe('migrations', () => {
       await other.drop();
     }
   });
+  it('the seq trigger keeps using the counter index after session_seq grows past the size its plan was made at', async () => {
+    const c = await pool.connect();
+    try {
+      // No autovacuum here: its ANALYZE would replan and hide the problem.
+      await c.query('alter table mobvibe.session_seq set (autovacuum_enabled = false)');
+      const newSession = async () => (await c.query<{ id: string }>(`insert into public.sessions (user_id) values (gen_random_uuid()) returning id`)).rows[0]!.id;
+      const emit = (session: string) => c.query(`insert into public.session_events (session_id, event_type, payload) values ($1, 'completion', '{"message":"m"}')`, [session]);
+      const first = await newSession();
+      await emit(first);
+      await c.query('analyze mobvibe.session_seq'); // statistics of a one-row, one-page table
+      for (let i = 0; i < 10; i++) await emit(first); // this connection caches its plan now
+      // 3,000 more counters (~20 pages), written by another connection.
+      await pool.query(`with s as (insert into public.sessions (user_id) select gen_random_uuid() from generate_series(1, 3000) returning id)
+        insert into public.session_events (session_id, event_type, payload) select id, 'completion', '{"message":"m"}' from s`);
+      const indexScans = async () => {
+        await pool.query('select pg_stat_clear_snapshot()');
+        const { rows } = await pool.query<{ n: string }>(`select idx_scan as n from pg_stat_user_indexes where indexrelname = 'session_seq_pkey'`);
+        return Number(rows[0]!.n);
+      };
+      await c.query('select pg_stat_force_next_flush()');
+      await c.query('select 1');
+      const before = await indexScans();
+      for (let i = 0; i < 50; i++) await emit(first);
+      await c.query('select pg_stat_force_next_flush()');
+      await c.query('select 1');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok((await indexScans()) - before >= 50, 'each of the 50 inserts found its counter through the index');
+    } finally {
+      await c.query('alter table mobvibe.session_seq reset (autovacuum_enabled)').catch(() => undefined);
+      c.release();
+    }
+  });
 });
