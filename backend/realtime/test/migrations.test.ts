@@ -80,6 +80,7 @@ describe('migrations', () => {
       await other.drop();
     }
   });
+
   it('the seq trigger keeps using the counter index after session_seq grows past the size its plan was made at', async () => {
     const c = await pool.connect();
     try {

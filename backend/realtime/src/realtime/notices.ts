@@ -110,7 +110,10 @@ export class ChangeReader {
   }
 
   async read(notices: Notice[]): Promise<Change[]> {
-    const requests = notices.flatMap((n, o) => requestsFor(n, o, this.trackCommit));
+    // One commit-timestamp lookup per transaction (a statement's rows may fill several notifications).
+    const firstOfXid = new Map<string, number>();
+    notices.forEach((n, o) => firstOfXid.has(n.xid) || firstOfXid.set(n.xid, o));
+    const requests = notices.flatMap((n, o) => requestsFor(n, o, this.trackCommit && firstOfXid.get(n.xid) === o));
     const results = new Map<number, ResultRow[]>();
     if (requests.length > 0) {
       // A named statement: parsed and planned once per connection.
@@ -121,7 +124,12 @@ export class ChangeReader {
         else results.set(row.o, [row]);
       }
     }
-    return notices.flatMap((n, o) => changesFor(n, results.get(o) ?? []));
+    const commitTimes = new Map<string, string>();
+    for (const [xid, o] of firstOfXid) {
+      const ts = results.get(o)?.find((r) => r.k === null)?.j;
+      if (ts) commitTimes.set(xid, ts);
+    }
+    return notices.flatMap((n, o) => changesFor(n, results.get(o) ?? [], commitTimes.get(n.xid)));
   }
 }
 
@@ -152,9 +160,8 @@ function readerSql(catalog: Catalog, trackCommit: boolean): string {
     order by 1, 2`;
 }
 
-function changesFor(n: Notice, rows: ResultRow[]): Change[] {
-  const tsRow = rows.find((r) => r.k === null);
-  const commitTimestamp = tsRow?.j ?? new Date(n.receivedAt).toISOString();
+function changesFor(n: Notice, rows: ResultRow[], committedAt: string | undefined): Change[] {
+  const commitTimestamp = committedAt ?? new Date(n.receivedAt).toISOString();
   const fetched = rows.filter((r): r is ResultRow & { k: string; j: string } => r.k !== null && r.j !== null);
   const base = { table: n.table, commitTimestamp };
   if ('inline' in n) return n.inline.map((record) => ({ ...base, type: ChangeType.Insert, record }));
