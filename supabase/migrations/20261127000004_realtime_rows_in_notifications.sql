@@ -17,29 +17,28 @@ language plpgsql
 as $$
 declare
   limit_bytes constant int := 7500;
-  head text := '{"v":1,"t":"session_events","o":"I","x":"' || pg_current_xact_id()::text || '","n":';
+  xid constant text := pg_current_xact_id()::text;
+  head constant text := '{"v":1,"t":"session_events","o":"I","x":"' || xid || '","n":';
   r record;
+  big boolean;
   buf text := '';
   rows int := 0;
 begin
   for r in select n.session_id, n.seq, row_to_json(n)::text as j from new_rows n order by n.session_id, n.seq loop
-    if octet_length(r.j) + 100 > limit_bytes then
-      if rows > 0 then
-        perform pg_notify('mobvibe_realtime', head || rows || '}' || buf);
-        buf := '';
-        rows := 0;
-      end if;
-      perform pg_notify('mobvibe_realtime', json_build_object('v', 1, 't', 'session_events', 'o', 'I',
-        'x', pg_current_xact_id()::text, 'r', json_build_array(json_build_array(r.session_id, r.seq, r.seq)))::text);
-      continue;
-    end if;
-    if octet_length(buf) + octet_length(r.j) + 100 > limit_bytes then
+    big := octet_length(r.j) + 100 > limit_bytes;
+    -- Send what is gathered before a big row (keeping seq order) or before it would overflow.
+    if rows > 0 and (big or octet_length(buf) + octet_length(r.j) + 100 > limit_bytes) then
       perform pg_notify('mobvibe_realtime', head || rows || '}' || buf);
       buf := '';
       rows := 0;
     end if;
-    buf := buf || E'\n' || r.j;
-    rows := rows + 1;
+    if big then
+      perform pg_notify('mobvibe_realtime', json_build_object('v', 1, 't', 'session_events', 'o', 'I', 'x', xid,
+        'r', json_build_array(json_build_array(r.session_id, r.seq, r.seq)))::text);
+    else
+      buf := buf || E'\n' || r.j;
+      rows := rows + 1;
+    end if;
   end loop;
   if rows > 0 then
     perform pg_notify('mobvibe_realtime', head || rows || '}' || buf);
