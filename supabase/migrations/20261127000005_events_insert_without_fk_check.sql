@@ -1,7 +1,7 @@
 -- Takes the per-row foreign-key check off the event insert path, and makes the seq trigger's common case one
 -- UPDATE. Under scenario (b) of the benchmark (10,000 events/s) the foreign key's check cost more than its
 -- share: each inserted event took a FOR KEY SHARE lock on its sessions row, which writes that row and logs it.
--- Without it, (b)'s p99 commit→receipt went from 22–25 ms to 17–18 ms (three runs each; PERFORMANCE.md).
+-- Without it, (b)'s p99 commit→receipt went from 22–25 ms (three runs) to 17–18 ms (five runs; PERFORMANCE.md).
 --
 -- What the foreign key guaranteed still holds:
 --  * An event needs an existing session. The seq trigger takes the session's counter row in
