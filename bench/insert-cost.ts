@@ -3,14 +3,11 @@
 // /proc/<backend pid>/stat. Each extra argument is a SQL file applied before its own measurement.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { createLogger, startServer } from '@mobvibe/realtime-server';
+import { startScratchServer } from './lib/scratch.js';
 
-const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'insert-cost-'));
-await fs.chmod(dataDir, 0o755);
-const s = await startServer({ config: { port: 0, dataDir, pgPort: 40000 + Math.floor(Math.random() * 20000), jwtSecret: 'x'.repeat(40), usingDevSecret: false }, logger: createLogger('silent') });
+const s = await startScratchServer();
 const client = new pg.Client({ connectionString: s.databaseUrl });
 await client.connect();
 const sessions = Array.from({ length: 1000 }, () => randomUUID());
@@ -50,6 +47,5 @@ for (const file of process.argv.slice(2)) {
   await measure(path.basename(file));
 }
 await client.end();
-await s.close().catch(() => undefined);
-await fs.rm(dataDir, { recursive: true, force: true });
+await s.close();
 process.exit(0);

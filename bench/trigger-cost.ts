@@ -1,14 +1,9 @@
 // `node --import tsx bench/trigger-cost.ts`: EXPLAIN ANALYZE of a 200-row insert into session_events across
 // 1,000 sessions, showing what each trigger costs per statement (the seq trigger is the per-row one).
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
-import { createLogger, startServer } from '@mobvibe/realtime-server';
-const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'exp-'));
-await fs.chmod(dataDir, 0o755);
-const s = await startServer({ config: { port: 0, dataDir, pgPort: 40000 + Math.floor(Math.random() * 20000), jwtSecret: 'x'.repeat(40), usingDevSecret: false }, logger: createLogger('silent') });
+import { startScratchServer } from './lib/scratch.js';
+const s = await startScratchServer();
 const sql = new pg.Pool({ connectionString: s.databaseUrl });
 const sessions = Array.from({ length: 1000 }, () => randomUUID());
 await sql.query(`insert into sessions (id, user_id) select unnest($1::uuid[]), gen_random_uuid()`, [sessions]);
@@ -18,6 +13,5 @@ for (let k = 0; k < 3; k++) {
   console.log(r.rows.map((x) => x['QUERY PLAN']).filter((l: string) => /Trigger|Execution/.test(l)).join('\n'));
 }
 await sql.end();
-await s.close().catch(() => undefined);
-await fs.rm(dataDir, { recursive: true, force: true });
+await s.close();
 process.exit(0);
