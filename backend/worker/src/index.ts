@@ -7,6 +7,8 @@ export type { BackoffOptions } from './events/backoff.js';
 export { DEFAULT_RETRY_POLICY } from './events/retry.js';
 export type { RetryPolicy } from './events/retry.js';
 export { timeoutFetch } from './events/fetch.js';
+export { nodeFetch } from './events/nodeFetch.js';
+export type { NodeFetchOptions } from './events/nodeFetch.js';
 export { AgentRunner } from './agent/AgentRunner.js';
 export { DEMO_STEPS } from './agent/demoScript.js';
 export { createLogger } from './utils/logger.js';

@@ -11,6 +11,7 @@ import {
 import { logger as defaultLogger, type Logger } from '../utils/logger.js';
 import { EmitError, EmitErrorCode, EmitterConfigError, fromPostgrest, type PostgrestFailure } from './errors.js';
 import { timeoutFetch } from './fetch.js';
+import { nodeFetch } from './nodeFetch.js';
 import { GroupCommit, type GroupCommitOptions } from './groupCommit.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryHooks, type RetryPolicy } from './retry.js';
 import type { SessionEvent, SessionEventRecord } from './types.js';
@@ -30,7 +31,7 @@ export interface EventEmitterOptions {
   retry?: Partial<RetryPolicy>;
   /** Each HTTP attempt is aborted after this many ms (default 10 000) and counts as a transient failure. */
   requestTimeoutMs?: number;
-  /** The fetch the created client uses (default: the global fetch). */
+  /** The fetch the created client uses (default: {@link nodeFetch}, which costs less CPU per request than the global fetch). */
   fetch?: typeof fetch;
   /** Source of jitter, a value in [0, 1) (default Math.random). */
   random?: () => number;
@@ -252,7 +253,7 @@ function createDefaultClient(options: EventEmitterOptions): SupabaseClient {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     // ws's overloaded constructor (it also accepts `null` for server-side sockets) defeats structural typing.
     realtime: { transport: WebSocket as unknown as WebSocketLikeConstructor },
-    global: { fetch: timeoutFetch(options.fetch ?? globalThis.fetch, timeoutMs) },
+    global: { fetch: timeoutFetch(options.fetch ?? nodeFetch(), timeoutMs) },
   });
 }
 
