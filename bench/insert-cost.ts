@@ -1,6 +1,7 @@
-// `node --import tsx bench/insert-cost.ts [variant-sql-file...]`: PostgreSQL backend CPU per inserted event for the
-// worker's insert statement (100 rows over 100 of 1,000 sessions, as under scenario (b)), measured from
-// /proc/<backend pid>/stat. Each extra argument is a SQL file applied before its own measurement.
+// `node --import tsx bench/insert-cost.ts [variant-sql-file...]`: PostgreSQL backend CPU per stored event, for 100
+// events over 100 of 1,000 sessions (as under scenario (b)), measured from /proc/<backend pid>/stat, two ways:
+// the worker SDK's call of public.append_session_events, and a plain REST insert (seq from the row trigger).
+// Each extra argument is a SQL file applied before its own measurement.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -19,27 +20,49 @@ const cpuMs = async () => {
 };
 const lit = pg.escapeLiteral;
 let cursor = 0;
-function batch(n: number): string {
-  const tuples = Array.from({ length: n }, () => {
-    const sid = sessions[cursor++ % sessions.length]!;
-    const payload = JSON.stringify({ command: 'bench', output: String(performance.now()) });
-    return `(${lit(randomUUID())}::uuid, ${lit(sid)}::uuid, 'terminal'::text, ${lit(payload)}::jsonb)`;
-  });
-  return `begin; select set_config('role', 'service_role', true), set_config('request.jwt.claims', '{"role":"service_role"}', true);
+const asServiceRole = `begin; select set_config('role', 'service_role', true), set_config('request.jwt.claims', '{"role":"service_role"}', true);`;
+function events(n: number) {
+  return Array.from({ length: n }, () => ({
+    id: randomUUID(),
+    session_id: sessions[cursor++ % sessions.length]!,
+    event_type: 'terminal',
+    payload: { command: 'bench', output: String(performance.now()) },
+  }));
+}
+/** What the server sends for the SDK's POST /rest/v1/rpc/append_session_events (rows sorted by session, as the SDK does). */
+function appendCall(n: number): string {
+  const rows = events(n).sort((a, b) => (a.session_id < b.session_id ? -1 : a.session_id > b.session_id ? 1 : 0));
+  return `${asServiceRole}
+select coalesce(json_agg(_r), '[]'::json)::text as body, count(*)::int as n from "public"."append_session_events"("events" => ${lit(JSON.stringify(rows))}::jsonb) _r;
+commit`;
+}
+/** What the server sends for a REST insert of the same rows. */
+function restInsert(n: number): string {
+  const tuples = events(n).map((e) => `(${lit(e.id)}::uuid, ${lit(e.session_id)}::uuid, 'terminal'::text, ${lit(JSON.stringify(e.payload))}::jsonb)`);
+  return `${asServiceRole}
 with _dml as (insert into "public"."session_events" ("id", "session_id", "event_type", "payload") values ${tuples.join(', ')} on conflict ("id") do nothing returning *) select coalesce(json_agg(_r), '[]'::json)::text as body, count(*)::int as n from (select "id", "session_id", "seq", "created_at" from _dml) _r;
 commit`;
 }
 await client.query('set synchronous_commit = off');
+/** Rounds of the two alternate, so a slow spell of the machine does not favour one of them. */
 async function measure(label: string) {
-  for (let i = 0; i < 50; i++) await client.query(batch(100));
-  const results: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    const before = await cpuMs();
-    for (let i = 0; i < 200; i++) await client.query(batch(100));
-    results.push(((await cpuMs()) - before) * 1000 / 20000);
+  const ways: Array<[string, (n: number) => string]> = [
+    ['append_session_events', appendCall],
+    ['REST insert', restInsert],
+  ];
+  const results = new Map<string, number[]>(ways.map(([name]) => [name, []]));
+  for (const [, batch] of ways) for (let i = 0; i < 50; i++) await client.query(batch(100));
+  for (let round = 0; round < 6; round++) {
+    for (const [name, batch] of ways) {
+      const before = await cpuMs();
+      for (let i = 0; i < 100; i++) await client.query(batch(100));
+      results.get(name)!.push(((await cpuMs()) - before) * 1000 / 10000);
+    }
   }
-  results.sort((a, b) => a - b);
-  console.log(`${label}: backend CPU per event ${results.map((r) => r.toFixed(1)).join(' / ')} µs (min … max of 5 rounds)`);
+  for (const [name, r] of results) {
+    r.sort((a, b) => a - b);
+    console.log(`${label}, ${name}: backend CPU per event ${r.map((x) => x.toFixed(1)).join(' / ')} µs (min … max of ${r.length} rounds)`);
+  }
 }
 await measure('current schema');
 for (const file of process.argv.slice(2)) {

@@ -11,6 +11,7 @@ import { sendJson } from './http/respond.js';
 import { defaultWebRoot, redirectTo, staticSite } from './http/static.js';
 import { createLogger, type Logger } from './logger.js';
 import { handleRest } from './rest/handler.js';
+import { loadFunctions } from './rest/functions.js';
 import { loadTables } from './rest/tables.js';
 import { startRealtime, type Realtime } from './realtime/index.js';
 
@@ -57,8 +58,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   let realtime: Realtime | undefined;
   try {
     await migrate(db.pool, config.migrationsDir, logger);
-    const tables = await loadTables(db.pool);
-    const restCtx = { db, tables, jwtSecret: config.jwtSecret, maxBodyBytes: config.limits.maxRequestBodyBytes, logger };
+    const [tables, functions] = await Promise.all([loadTables(db.pool), loadFunctions(db.pool)]);
+    const restCtx = { db, tables, functions, jwtSecret: config.jwtSecret, maxBodyBytes: config.limits.maxRequestBodyBytes, logger };
     realtime = await startRealtime({
       db, databaseUrl, jwtSecret: config.jwtSecret, limits: config.limits.realtime, maxBodyBytes: config.limits.maxRequestBodyBytes, logger,
     });

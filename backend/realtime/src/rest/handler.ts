@@ -8,13 +8,15 @@ import { readJsonBody } from '../http/body.js';
 import { sendError, sendText, type Headers } from '../http/respond.js';
 import type { Logger } from '../logger.js';
 import { parsePrefer, parseQuery, type Prefer, type RestQuery } from './params.js';
-import { countStatement, deleteStatement, insertStatement, selectStatement, updateStatement, type Statement } from './sql.js';
+import type { RpcFunction } from './functions.js';
+import { countStatement, deleteStatement, insertStatement, rpcStatement, selectStatement, updateStatement, type Statement } from './sql.js';
 import type { Table } from './tables.js';
-import { validateWrite } from './validators.js';
+import { validateRpcArgs, validateWrite } from './validators.js';
 
 export interface RestContext {
   db: Database;
   tables: Map<string, Table>;
+  functions: Map<string, RpcFunction>;
   jwtSecret: string;
   maxBodyBytes: number;
   logger: Logger;
@@ -30,11 +32,21 @@ interface Outcome {
   total: string | undefined;
 }
 
-/** Serves `/rest/v1/<table>`: a PostgREST-compatible subset over the exposed tables, every query under the caller's RLS. */
+const RPC_PREFIX = '/rest/v1/rpc/';
+
+/**
+ * Serves `/rest/v1/<table>` and `/rest/v1/rpc/<function>`: a PostgREST-compatible subset over the exposed tables
+ * and functions, every query under the caller's role and RLS.
+ */
 export async function handleRest(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RestContext): Promise<void> {
   let claims: JwtClaims | undefined;
   try {
     claims = authenticate(req, ctx.jwtSecret);
+    if (url.pathname.startsWith(RPC_PREFIX)) {
+      checkProfile(req);
+      const outcome = await call(req, findFunction(url, ctx.functions), url, claims, ctx);
+      return respond(req, res, outcome, { offset: undefined });
+    }
     const table = findTable(url, ctx.tables);
     checkProfile(req);
     const query = parseQuery(url.searchParams);
@@ -67,6 +79,38 @@ function findTable(url: URL, tables: Map<string, Table>): Table {
     });
   }
   return table;
+}
+
+function findFunction(url: URL, functions: Map<string, RpcFunction>): RpcFunction {
+  const name = decodeURIComponent(url.pathname.slice(RPC_PREFIX.length)).replace(/\/$/, '');
+  const fn = functions.get(name);
+  if (!fn) {
+    throw new ApiError(404, 'PGRST202', `Could not find the function public.${name} in the schema cache`, {
+      hint: `exposed functions: ${[...functions.keys()].join(', ')}`,
+    });
+  }
+  return fn;
+}
+
+/** `POST /rest/v1/rpc/<function>` with the arguments by name in a JSON object, in one transaction. */
+async function call(req: IncomingMessage, fn: RpcFunction, url: URL, claims: JwtClaims, ctx: RestContext): Promise<Outcome> {
+  if (req.method !== 'POST') throw new ApiError(405, 'PGRST117', `method ${req.method} is not supported on /rest/v1/rpc/${fn.name}; call functions with POST`);
+  const unsupported = [...url.searchParams.keys()];
+  if (unsupported.length > 0) throw badRequest('PGRST100', `query parameters (${unsupported.join(', ')}) are not supported on /rest/v1/rpc by this server`);
+  const args = await readJsonBody(req, ctx.maxBodyBytes);
+  if (!isObject(args)) throw badRequest('PGRST102', `the body of /rest/v1/rpc/${fn.name} must be a JSON object of arguments by name`);
+  const signature = `public.${fn.name}(${fn.args.map((a) => a.name).join(', ')})`;
+  const unknown = Object.keys(args).filter((name) => !fn.args.some((a) => a.name === name));
+  const missing = fn.args.filter((a) => !a.optional && !(a.name in args)).map((a) => a.name);
+  if (unknown.length > 0 || missing.length > 0) {
+    const given = `public.${fn.name}(${Object.keys(args).join(', ')})`;
+    throw new ApiError(404, 'PGRST202', `Could not find the function ${given} in the schema cache`, {
+      details: [unknown.length ? `unknown argument(s): ${unknown.join(', ')}` : '', missing.length ? `missing argument(s): ${missing.join(', ')}` : ''].filter(Boolean).join('; '),
+      hint: `the function is ${signature}`,
+    });
+  }
+  validateRpcArgs(fn.name, args);
+  return write(req, ctx.db, claims, rpcStatement(fn, args));
 }
 
 function checkProfile(req: IncomingMessage): void {
@@ -150,14 +194,14 @@ function insertColumns(rows: Record<string, unknown>[], q: RestQuery): string[] 
   return Object.keys(rows[0]!);
 }
 
-function contentRange(q: RestQuery, outcome: Outcome): string {
+function contentRange(q: Pick<RestQuery, 'offset'>, outcome: Outcome): string {
   const total = outcome.total ?? '*';
   if (outcome.rows === 0) return `*/${total}`;
   const start = q.offset ?? 0;
   return `${start}-${start + outcome.rows - 1}/${total}`;
 }
 
-function respond(req: IncomingMessage, res: ServerResponse, outcome: Outcome, q: RestQuery): void {
+function respond(req: IncomingMessage, res: ServerResponse, outcome: Outcome, q: Pick<RestQuery, 'offset'>): void {
   const headers: Headers = { 'content-range': contentRange(q, outcome) };
   let body = outcome.body;
   if (wantsObject(req) && body !== undefined) {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { ApiError, badRequest } from '../errors.js';
 import type { Filter, Order, RestQuery } from './params.js';
+import type { RpcFunction } from './functions.js';
 import type { Column, Table } from './tables.js';
 
 /** A parameterised statement. */
@@ -139,4 +140,18 @@ export function deleteStatement(table: Table, q: RestQuery, wantRows: boolean): 
   const params = new Params();
   const dml = `delete from ${tableRef(table)}${whereSql(table, q.filters, params)}`;
   return returning(table, q, wantRows, dml, params.values);
+}
+
+/**
+ * A call of an exposed function with named arguments (`fn(a => $1::type)`), every argument given or defaulted.
+ * A set-returning function answers with a JSON array of its rows; any other with its one value as JSON.
+ */
+export function rpcStatement(fn: RpcFunction, args: Record<string, unknown>): Statement {
+  const params = new Params();
+  const named = fn.args
+    .filter((arg) => arg.name in args)
+    .map((arg) => `${quoteIdent(arg.name)} => ${params.add(toParam({ name: arg.name, type: arg.type, isJson: arg.isJson }, args[arg.name]), arg.type)}`);
+  const call = `${quoteIdent(fn.schema)}.${quoteIdent(fn.name)}(${named.join(', ')})`;
+  const text = fn.returnsSet ? asJsonArray(`select * from ${call}`) : `select to_json(${call})::text as body, 1 as n`;
+  return { text, values: params.values, result: 'json' };
 }
