@@ -65,6 +65,8 @@ interface Answer {
 }
 
 const TABLE = 'session_events';
+/** The function that stores events (supabase/migrations/20261127000006_append_session_events.sql). */
+const APPEND = 'append_session_events';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -193,34 +195,21 @@ export class EventEmitter {
   }
 
   /**
-   * One attempt. `ON CONFLICT (id) DO NOTHING` returns no row for an id an earlier attempt already stored
-   * (its answer was lost); those rows are then read back, so the caller gets the stored record either way.
+   * One attempt: one call of `public.append_session_events`, which numbers and stores the rows in one
+   * transaction. A retried attempt whose first one was stored (its answer was lost) stores nothing twice: the
+   * function answers those ids with their stored seq, so the caller gets the stored record either way.
    */
   private async insertOnce(sessionId: string, rows: EventRow[]): Promise<SessionEventRecord[]> {
     // Only the columns the database decides come back; type and payload are the ones just validated and sent.
     // That keeps answers small and spares re-validating every payload under load.
-    const answer: Answer = await this.table().upsert(rows, { onConflict: 'id', ignoreDuplicates: true }).select('id,session_id,seq,created_at').retry(false);
-    const inserted = withSentColumns(check(answer, `emit to session ${sessionId}`), rows);
-    const stored = new Set(inserted.map((rec) => rec.id));
-    const missing = rows.map((r) => r.id).filter((id) => !stored.has(id));
-    if (missing.length === 0) return sortBySeq(inserted);
-    this.log.info({ sessionId, eventIds: missing }, 'events already stored by an earlier attempt; reading them back');
-    const earlier = await this.fetchByIds(sessionId, missing);
-    return sortBySeq([...inserted, ...earlier]);
-  }
-
-  private async fetchByIds(sessionId: string, ids: string[]): Promise<SessionEventRecord[]> {
-    const found: SessionEventRecord[] = [];
-    // Chunks keep the request line short (ids travel in the query string).
-    for (let i = 0; i < ids.length; i += 100) {
-      const answer: Answer = await this.table().select('*').in('id', ids.slice(i, i + 100)).retry(false);
-      found.push(...parseRecords(check(answer, `read back events of session ${sessionId}`)));
+    const answer: Answer = await this.supabase.rpc(APPEND, { events: rows }).retry(false);
+    const records = withSentColumns(check(answer, `emit to session ${sessionId}`), rows);
+    if (records.length !== rows.length) {
+      const answered = new Set(records.map((rec) => rec.id));
+      const lost = rows.filter((r) => !answered.has(r.id)).map((r) => r.id);
+      throw new EmitError(EmitErrorCode.InvalidResponse, `events ${lost.join(', ')} of session ${sessionId} are missing from the server's answer`);
     }
-    if (found.length !== ids.length) {
-      const lost = ids.filter((id) => !found.some((rec) => rec.id === id));
-      throw new EmitError(EmitErrorCode.InvalidResponse, `events ${lost.join(', ')} were neither inserted nor found in session ${sessionId}`);
-    }
-    return found;
+    return sortBySeq(records);
   }
 
   private async read(sessionId: string, op: string, query: () => PromiseLike<Answer>): Promise<SessionEventRecord[]> {
