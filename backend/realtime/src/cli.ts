@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=8
 import { parseArgs } from 'node:util';
 import { Roles, type Role } from './auth/jwt.js';
 import { projectKeys, userToken } from './auth/keys.js';

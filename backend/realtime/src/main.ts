@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=8
 import { demoAppLink, ensureDemoSession } from './demo.js';
 import { ConfigError } from './errors.js';
 import { startServer } from './server.js';

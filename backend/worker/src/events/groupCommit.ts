@@ -55,7 +55,7 @@ export class GroupCommit<Row extends { id: string; session_id: string }, Result 
     this.inFlight++;
     const sessions = new Set(batch.map((w) => w.row.session_id));
     sessions.forEach((s) => this.busy.add(s));
-    this.send(lockOrder(batch.map((w) => w.row))).then(
+    this.send(batch.map((w) => w.row)).then(
       (answers) => {
         for (const w of batch) {
           const answer = answers.get(w.row.id);
@@ -84,13 +84,4 @@ export class GroupCommit<Row extends { id: string; session_id: string }, Result 
     this.queue = rest;
     return batch;
   }
-}
-
-/**
- * Rows grouped by session, in a fixed session order (stable: each session's rows keep their emit order).
- * Each row locks its session until commit; two batches that lock sessions in opposite orders would deadlock.
- */
-function lockOrder<Row extends { session_id: string }>(rows: Row[]): Row[] {
-  const key = (r: Row) => r.session_id;
-  return rows.map((r, i) => ({ r, i })).sort((a, b) => (key(a.r) < key(b.r) ? -1 : key(a.r) > key(b.r) ? 1 : a.i - b.i)).map((x) => x.r);
 }
