@@ -7,7 +7,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { userToken } from '@mobvibe/realtime-server';
+import pg from 'pg';
+import { createLogger, migrate, userToken } from '@mobvibe/realtime-server';
 import { FaultProxy } from '@mobvibe/testkit';
 import { pgCommitFloor } from './floors/pgFloor.js';
 import { wsFloor } from './floors/wsFloor.js';
@@ -15,6 +16,8 @@ import { nextMessage, startWorker, treeUsage, usageOf } from './lib/procs.js';
 import { BENCH_JWT_SECRET, startBenchServer, type BenchServer } from './lib/server.js';
 import { nowMs, summarize, type Summary } from './lib/stats.js';
 import type { ScenarioResult, SystemName } from './lib/types.js';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 const { values: args } = parseArgs({
   options: {
@@ -72,11 +75,29 @@ interface Target {
   system: SystemName;
   url: string;
   pid: number;
+  /** The database the system stores its sessions and events in. */
+  sql: pg.Pool;
 }
 
-async function createSessions(server: BenchServer, n: number): Promise<Array<{ id: string; token: string }>> {
+/**
+ * The peer's own database on the same PostgreSQL, with the same schema: PostgreSQL signals every listener of a
+ * database at each commit that notifies, so a peer LISTENing in ours would read all our notifications during our
+ * runs (and ours all of its during its runs), taxing whichever system is being measured.
+ */
+async function peerDatabase(server: BenchServer): Promise<{ url: string; sql: pg.Pool }> {
+  await server.sql.query('drop database if exists socketio_peer');
+  await server.sql.query('create database socketio_peer');
+  const url = new URL(server.databaseUrl);
+  url.pathname = '/socketio_peer';
+  const sql = new pg.Pool({ connectionString: url.toString(), max: 4 });
+  sql.on('error', () => undefined); // connections end when the server stops PostgreSQL
+  await migrate(sql, path.join(ROOT, 'supabase/migrations'), createLogger('silent'));
+  return { url: url.toString(), sql };
+}
+
+async function createSessions(sql: pg.Pool, n: number): Promise<Array<{ id: string; token: string }>> {
   const sessions = Array.from({ length: n }, () => ({ id: randomUUID(), user: randomUUID() }));
-  await server.sql.query(
+  await sql.query(
     `insert into public.sessions (id, user_id, title, status) select id, user_id, 'bench', 'running' from unnest($1::uuid[], $2::uuid[]) as t(id, user_id)`,
     [sessions.map((s) => s.id), sessions.map((s) => s.user)],
   );
@@ -86,7 +107,7 @@ async function createSessions(server: BenchServer, n: number): Promise<Array<{ i
 const split = <T>(list: T[], parts: number): T[][] => Array.from({ length: parts }, (_, i) => list.filter((_, k) => k % parts === i));
 
 async function runScenario(spec: Spec, server: BenchServer, target: Target): Promise<ScenarioResult> {
-  const sessions = await createSessions(server, spec.sessions);
+  const sessions = await createSessions(target.sql, spec.sessions);
   const proxy = spec.storm ? new FaultProxy(Number(new URL(target.url).port)) : undefined;
   const subUrl = proxy ? `http://127.0.0.1:${await proxy.listen()}` : target.url;
   const rssBefore = usageOf(target.pid).rssBytes;
@@ -251,14 +272,19 @@ async function main(): Promise<void> {
   const started = Date.now();
   const server = await startBenchServer();
   let peer: Peer | undefined;
+  let peerDb: { url: string; sql: pg.Pool } | undefined;
   const rows: ScenarioResult[] = [];
   try {
     const floors = { ws: await wsFloor(quick ? 300 : 1000), pg: await pgCommitFloor(server.databaseUrl, quick ? 300 : 1000) };
     process.stderr.write(`floors: ws p50 ${floors.ws.p50} ms, pg commit p50 ${floors.pg.p50} ms\n`);
-    if (systems.includes('socketio')) peer = await (await import('./peers/socketio/harness.js')).startPeer(server.databaseUrl);
+    if (systems.includes('socketio')) {
+      peerDb = await peerDatabase(server);
+      peer = await (await import('./peers/socketio/harness.js')).startPeer(peerDb.url);
+    }
     for (const spec of SPECS.filter((s) => !only || only.includes(s.id))) {
       for (const system of systems) {
-        const target: Target = system === 'mobvibe' ? { system, url: server.url, pid: server.pid } : { system, url: peer!.url, pid: peer!.pid };
+        const target: Target =
+          system === 'mobvibe' ? { system, url: server.url, pid: server.pid, sql: server.sql } : { system, url: peer!.url, pid: peer!.pid, sql: peerDb!.sql };
         process.stderr.write(`running ${system} ${spec.id}: ${spec.description}\n`);
         const row = await runScenario(spec, server, target);
         rows.push(row);
@@ -272,6 +298,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${table(floors, rows)}\n\nJSON: ${out} (${report.seconds} s)\n`);
   } finally {
     await peer?.stop();
+    await peerDb?.sql.end();
     await server.stop();
   }
 }
