@@ -14,14 +14,15 @@
 --    numbers: those ids answer with their stored seq. The probe runs after the counters are locked, so its
 --    snapshot includes a concurrent first attempt's commit.
 --
--- Only this function may supply seq: the row trigger now fires only for rows without one, and no API role
--- may write the column (an insert that names seq is refused with 42501). Idempotent.
-
--- Rows inserted without a seq (plain INSERTs, REST inserts) still get theirs from the row trigger.
+-- Only this function supplies seq: the row trigger still numbers every other insert (whatever seq it names),
+-- and skips only the rows this function inserts, which it marks by running with mobvibe.appending = 'on' (a
+-- function SET clause: it holds while the function runs and is undone when it returns). No API role may write
+-- the column either: an insert that names seq is refused with 42501. Idempotent.
 drop trigger if exists session_events_assign_seq on public.session_events;
 create trigger session_events_assign_seq
   before insert on public.session_events
-  for each row when (new.seq is null) execute function public.session_events_assign_seq();
+  for each row when (current_setting('mobvibe.appending', true) is distinct from 'on')
+  execute function public.session_events_assign_seq();
 
 revoke insert on public.session_events from anon, authenticated, service_role;
 grant insert (id, session_id, event_type, payload, created_at) on public.session_events to service_role;
@@ -39,6 +40,8 @@ set enable_seqscan = off
 set enable_bitmapscan = off
 set enable_hashjoin = off
 set enable_mergejoin = off
+-- Tells the row trigger that these rows are numbered already (see the trigger above).
+set mobvibe.appending = 'on'
 as $$
 #variable_conflict use_column
 declare

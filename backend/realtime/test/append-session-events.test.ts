@@ -192,9 +192,20 @@ describe('append_session_events (POST /rest/v1/rpc)', () => {
     assert.equal(ownSeq.status, 403);
     assert.equal(ownSeq.error?.code, '42501');
     assert.deepEqual(await stored(session), []);
-    // A plain insert without seq still gets its number from the row trigger.
+    // A plain insert without seq still gets its number from the row trigger; so does a privileged SQL insert that
+    // names one, and the function's own mark ends with the call.
     assert.equal((await service.from('session_events').insert(terminal(session, 'plain'))).error, null);
-    assert.deepEqual((await stored(session)).map((r) => r.seq), [1]);
+    const c = await t.sql.connect();
+    try {
+      await c.query('begin');
+      await c.query(`select * from public.append_session_events($1::jsonb)`, [JSON.stringify([terminal(session, 'appended')])]);
+      await c.query(`insert into public.session_events (session_id, seq, event_type, payload) values ($1, 0, 'completion', '{"message":"sql"}')`, [session]);
+      await c.query(`insert into public.session_events (session_id, seq, event_type, payload) values ($1, 2, 'completion', '{"message":"sql"}')`, [session]);
+      await c.query('commit');
+    } finally {
+      c.release();
+    }
+    assert.deepEqual((await stored(session)).map((r) => r.seq), [1, 2, 3, 4]);
 
   });
 

@@ -23,7 +23,12 @@ export const EXPOSED_FUNCTIONS = ['append_session_events'] as const;
 /** Reads the signatures of the exposed functions from the catalog (after migrations have run). */
 export async function loadFunctions(pool: pg.Pool, names: readonly string[] = EXPOSED_FUNCTIONS): Promise<Map<string, RpcFunction>> {
   const { rows } = await pool.query<{ name: string; arg_names: string[] | null; arg_types: string[]; defaults: number; returns_set: boolean }>(
-    `select p.proname as name, p.proargnames[1:p.pronargs] as arg_names, p.pronargdefaults as defaults, p.proretset as returns_set,
+    // proargnames also names OUT arguments (those of `returns table`), in declaration order; proargmodes says which
+    // are inputs, and is null when all are.
+    `select p.proname as name, p.pronargdefaults as defaults, p.proretset as returns_set,
+            case when p.proargmodes is null then p.proargnames
+                 else array(select u.name from unnest(p.proargnames, p.proargmodes) with ordinality as u(name, mode, i)
+                             where u.mode in ('i', 'b', 'v') order by u.i) end as arg_names,
             array(select format_type(t, null) from unnest(p.proargtypes) with ordinality as a(t, i) order by i) as arg_types
        from pg_proc p join pg_namespace n on n.oid = p.pronamespace
       where n.nspname = 'public' and p.proname = any($1) and p.prokind = 'f'`,
