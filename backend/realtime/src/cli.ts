@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=8
 import { parseArgs } from 'node:util';
+import { isUuid } from '@mobvibe/events';
 import { Roles, type Role } from './auth/jwt.js';
 import { projectKeys, userToken } from './auth/keys.js';
 import { loadConfig } from './config.js';
@@ -10,7 +11,6 @@ const USAGE = `usage:
                                                   print an access token signed with JWT_SECRET
   mobvibe-realtime keys                           print the anon and service_role keys`;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function fail(message: string): never {
   process.stderr.write(`mobvibe-realtime: ${message}\n\n${USAGE}\n`);
@@ -31,7 +31,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command !== 'token') fail(command ? `unknown command "${command}"` : 'no command given');
   const { values } = parseArgs({ args: rest, options: { user: { type: 'string' }, 'expires-in': { type: 'string' }, role: { type: 'string' } } });
-  if (!values.user || !UUID.test(values.user)) fail('--user must be a uuid');
+  if (!values.user || !isUuid(values.user)) fail('--user must be a uuid');
   const expiresIn = values['expires-in'] === undefined ? 3600 : Number(values['expires-in']);
   if (!Number.isInteger(expiresIn) || expiresIn <= 0) fail('--expires-in must be a positive number of seconds');
   const role = (values.role ?? 'authenticated') as Role;

@@ -1,3 +1,4 @@
+import { isUuid } from '@mobvibe/events';
 import type { SupabaseClient } from '@supabase/supabase-js';
 
 /** A row of `public.sessions` as the app shows it. */
@@ -26,13 +27,12 @@ export async function listSessions(supabase: SupabaseClient, limit = 100): Promi
 
 /** One session, or null when it does not exist or belongs to someone else (RLS hides both alike). */
 export async function getSession(supabase: SupabaseClient, id: string): Promise<SessionSummary | null> {
-  if (!UUID.test(id)) return null;
+  if (!isUuid(id)) return null;
   const { data, error } = await supabase.from('sessions').select(COLUMNS).eq('id', id).maybeSingle();
   if (error) throw new Error(`loading the session failed: ${error.message}`, { cause: error });
   return data ? toSummary(data as SessionRow) : null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function toSummary(row: SessionRow): SessionSummary {
   return { id: row.id, title: row.title, status: row.status, createdAt: row.created_at };

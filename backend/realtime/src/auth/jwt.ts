@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { isUuid } from '@mobvibe/events';
 
 /** The three roles of a Supabase project; each is also a PostgreSQL role. */
 export const Roles = ['anon', 'authenticated', 'service_role'] as const;
@@ -33,7 +34,6 @@ export class AuthError extends Error {
   }
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const b64url = (buf: Buffer | string): string => Buffer.from(buf).toString('base64url');
 const sign = (input: string, secret: string): Buffer => createHmac('sha256', secret).update(input).digest();
 
@@ -70,7 +70,7 @@ function checkClaims(claims: Record<string, unknown>, now: number): JwtClaims {
   }
   if (typeof exp !== 'number') throw new AuthError(AuthErrorCode.BadClaims, 'JWT claim "exp" (a number) is required');
   if (exp <= now) throw expired(exp);
-  if (sub !== undefined && (typeof sub !== 'string' || !UUID.test(sub))) {
+  if (sub !== undefined && !isUuid(sub)) {
     throw new AuthError(AuthErrorCode.BadClaims, 'JWT claim "sub" must be a uuid');
   }
   if (role === 'authenticated' && sub === undefined) {

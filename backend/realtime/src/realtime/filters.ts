@@ -3,6 +3,7 @@
  * (`in.(a,b,"c,d")`, at most 100 values), optionally negated with `not.`; several conditions joined by commas
  * must all hold. Values are parsed once, by the column's type, and compared with the row PostgreSQL rendered.
  */
+import { isUuid } from '@mobvibe/events';
 import { RealtimeError, RealtimeErrorCode } from './errors.js';
 import { MAX_FILTER_VALUES } from './limits.js';
 
@@ -26,7 +27,6 @@ export interface Condition {
 
 const NUMERIC = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'numeric', 'oid']);
 const TIME = new Set(['timestamptz', 'timestamp', 'date']);
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const invalid = (message: string) => new RealtimeError(RealtimeErrorCode.InvalidPostgresChanges, message);
 
@@ -55,7 +55,7 @@ function parseValue(kind: ValueKind, text: string, column: string): Value {
       if (text === 'false' || text === 'f') return false;
       throw bad('true or false');
     case ValueKind.Uuid:
-      if (!UUID.test(text)) throw bad('a uuid');
+      if (!isUuid(text)) throw bad('a uuid');
       return text.toLowerCase();
     case ValueKind.Time: {
       const t = Date.parse(text);

@@ -3,6 +3,7 @@
  * with one query (internal).
  */
 import pg from 'pg';
+import { isUuid } from '@mobvibe/events';
 import { REALTIME_SCHEMA, type Catalog } from './catalog.js';
 import type { Change, Row } from './changes.js';
 import { ChangeType } from './constants.js';
@@ -31,8 +32,6 @@ export type Notice =
   | (NoticeBase & { op: 'I'; keys: string[] })
   | (NoticeBase & { op: 'U' | 'D'; rows: Array<{ id: string; old: Row; trimmed: boolean; current: Row | null }> });
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
 
 /**

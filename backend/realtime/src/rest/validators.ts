@@ -1,4 +1,4 @@
-import { EventValidationError, MAX_EVENTS_PER_BATCH, parseEventColumns } from '@mobvibe/events';
+import { EventValidationError, MAX_EVENTS_PER_BATCH, isUuid, parseEventColumns } from '@mobvibe/events';
 import { ApiError, badRequest } from '../errors.js';
 
 /**
@@ -34,7 +34,6 @@ export function validateWrite(
   });
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENT_KEYS = new Set(['id', 'session_id', 'event_type', 'payload']);
 
 /**
@@ -45,13 +44,16 @@ export function validateRpcArgs(fn: string, args: Record<string, unknown>): void
   if (fn !== 'append_session_events') return;
   const events = args.events;
   if (!Array.isArray(events)) throw badRequest('PGRST102', `events must be a JSON array of events, got ${events === null ? 'null' : typeof events}`);
+  if (events.length > MAX_EVENTS_PER_BATCH) {
+    throw new ApiError(413, 'payload_too_large', `${events.length} events in one request; the limit is ${MAX_EVENTS_PER_BATCH}`);
+  }
   events.forEach((event: unknown, i) => {
     if (typeof event !== 'object' || event === null || Array.isArray(event)) throw badRequest('PGRST102', `events[${i}] must be a JSON object`);
     const row = event as Record<string, unknown>;
     const extra = Object.keys(row).find((key) => !EVENT_KEYS.has(key));
     if (extra !== undefined) throw badRequest('PGRST102', `events[${i}].${extra} is not a column an event may set; expected id, session_id, event_type and payload`);
     for (const key of ['id', 'session_id']) {
-      if (typeof row[key] !== 'string' || !UUID.test(row[key] as string)) {
+      if (!isUuid(row[key])) {
         throw badRequest('22P02', `events[${i}].${key} must be a UUID, got ${JSON.stringify(row[key]) ?? 'nothing'}`);
       }
     }

@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import {
   EventErrorCode,
   EventValidationError,
+  isUuid,
   MAX_EVENTS_PER_BATCH,
   parseEventRecord,
   parseSessionEvent,
@@ -67,7 +68,6 @@ interface Answer {
 const TABLE = 'session_events';
 /** The function that stores events (supabase/migrations/20261127000006_append_session_events.sql). */
 const APPEND = 'append_session_events';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 /**
@@ -316,7 +316,7 @@ function withSentColumns(data: unknown, rows: EventRow[]): SessionEventRecord[] 
 const sortBySeq = (records: SessionEventRecord[]) => records.sort((a, b) => a.seq - b.seq);
 
 function checkSessionId(sessionId: unknown): void {
-  if (typeof sessionId !== 'string' || !UUID.test(sessionId)) {
+  if (!isUuid(sessionId)) {
     throw new EmitError(EmitErrorCode.InvalidArgument, `sessionId must be a session's UUID, got ${JSON.stringify(sessionId)}`);
   }
 }
