@@ -157,6 +157,20 @@ describe('append_session_events (POST /rest/v1/rpc)', () => {
     assert.equal(unknownArg.status, 404);
     assert.equal(unknownArg.error?.code, 'PGRST202');
     assert.match(unknownArg.error?.details ?? '', /unknown argument\(s\): evnts; missing argument\(s\): events/);
+    // The function's own checks, for callers that reach it without this server's validation (hosted PostgREST).
+    const direct: Array<[string, unknown, string, RegExp]> = [
+      ['not an array', { id: ok.id }, '22023', /events must be a JSON array of events/],
+      ['no session_id', [{ ...ok, session_id: null }], '23502', /every event needs a session_id/],
+      ['no id', [{ ...ok, id: null }], '23502', /every event needs an id/],
+      ['more than 1,000 events', Array.from({ length: 1001 }, () => terminal(session, 'x')), '54000', /1001 events in one call; the limit is 1000/],
+    ];
+    for (const [what, events, code, message] of direct) {
+      await assert.rejects(t.sql.query('select * from public.append_session_events($1::jsonb)', [JSON.stringify(events)]), (err: { code?: string; message?: string }) => {
+        assert.equal(err.code, code, what);
+        assert.match(err.message ?? '', message, what);
+        return true;
+      });
+    }
     const unknownFn = await service.rpc('drop_everything', {});
     assert.equal(unknownFn.status, 404);
     assert.equal(unknownFn.error?.code, 'PGRST202');

@@ -150,7 +150,7 @@ export function rpcStatement(fn: RpcFunction, args: Record<string, unknown>): St
   const params = new Params();
   const named = fn.args
     .filter((arg) => arg.name in args)
-    .map((arg) => `${quoteIdent(arg.name)} => ${params.add(toParam({ name: arg.name, type: arg.type, isJson: arg.isJson }, args[arg.name]), arg.type)}`);
+    .map((arg) => `${quoteIdent(arg.name)} => ${params.add(toParam(arg, args[arg.name]), arg.type)}`);
   const call = `${quoteIdent(fn.schema)}.${quoteIdent(fn.name)}(${named.join(', ')})`;
   const text = fn.returnsSet ? asJsonArray(`select * from ${call}`) : `select to_json(${call})::text as body, 1 as n`;
   return { text, values: params.values, result: 'json' };
