@@ -1,11 +1,13 @@
 #!/usr/bin/env -S node --max-semi-space-size=8
 import { demoAppLink, ensureDemoSession } from './demo.js';
 import { ConfigError } from './errors.js';
+import { installLastResort } from './lastResort.js';
 import { startServer } from './server.js';
 
 /** `npm start`: runs the server until SIGTERM/SIGINT, printing the API URL and keys as `supabase start` does. */
 async function main(): Promise<void> {
   const server = await startServer();
+  installLastResort(server.logger);
   const { url, keys, databaseUrl } = server;
   const demo = demoEnabled(server.config.usingDevSecret);
   if (demo) await ensureDemoSession(server.db.pool);
@@ -20,7 +22,8 @@ async function main(): Promise<void> {
       `    Realtime URL: ${url.replace(/^http/, 'ws')}/realtime/v1/websocket`,
       `          DB URL: ${dbShown}`,
       `        anon key: ${keys.anonKey}`,
-      `service_role key: ${keys.serviceRoleKey}`,
+      // With a real secret the service_role key never reaches a terminal or a log (it bypasses every policy).
+      `service_role key: ${server.config.usingDevSecret ? keys.serviceRoleKey : 'not printed (JWT_SECRET is set); print it with: npx mobvibe-realtime keys --service-role'}`,
       '',
       'Mint a user token:  npx mobvibe-realtime token --user <uuid>',
       '',

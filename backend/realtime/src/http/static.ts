@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Handler } from './router.js';
+import { decodePath } from './target.js';
 
 export interface StaticSiteOptions {
   /** The folder served, e.g. the app's web build (mobile/dist). */
@@ -91,13 +92,8 @@ export function defaultWebRoot(): string {
  */
 export function safeRelativePath(rest: string): string | undefined {
   if (rest !== '' && !rest.startsWith('/')) return undefined; // "/appx" is not under "/app"
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(rest);
-  } catch {
-    return undefined;
-  }
-  if (decoded.includes('\0') || decoded.includes('\\')) return undefined;
+  const decoded = decodePath(rest);
+  if (decoded === undefined || decoded.includes('\0') || decoded.includes('\\')) return undefined;
   const segments = decoded.split('/').filter((s) => s !== '');
   if (segments.some((s) => s === '..' || s.startsWith('.'))) return undefined;
   return segments.join('/');

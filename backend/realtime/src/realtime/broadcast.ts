@@ -10,6 +10,7 @@ import { claimsFromHeaders } from '../auth/request.js';
 import { ApiError } from '../errors.js';
 import { readJsonBody } from '../http/body.js';
 import { sendJson, sendText } from '../http/respond.js';
+import { decodePath, type RequestTarget } from '../http/target.js';
 import { ChannelState, type Channel } from './channel.js';
 import { ChannelEvent, PayloadEncoding, TOPIC_PREFIX, Vsn } from './constants.js';
 import type { RealtimeLimits } from './limits.js';
@@ -74,7 +75,7 @@ interface RestMessage {
 const fail = (status: number, message: string) => new ApiError(status, 'broadcast_error', message);
 
 /** Serves `/realtime/v1/api/...`. */
-export async function handleBroadcastApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: BroadcastApiContext): Promise<void> {
+export async function handleBroadcastApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget, ctx: BroadcastApiContext): Promise<void> {
   try {
     const route = /^\/realtime\/v1\/api\/broadcast(?:\/([^/]+)\/events\/([^/]+))?\/?$/.exec(url.pathname);
     if (!route) throw fail(404, `no such endpoint: ${url.pathname}`);
@@ -131,9 +132,10 @@ async function messagesFromBody(req: IncomingMessage, ctx: BroadcastApiContext):
   });
 }
 
-async function singleMessage(req: IncomingMessage, url: URL, route: RegExpExecArray, ctx: BroadcastApiContext): Promise<RestMessage> {
-  const topic = checkTopic(decodeURIComponent(route[1]!), '');
-  const event = decodeURIComponent(route[2]!);
+async function singleMessage(req: IncomingMessage, url: RequestTarget, route: RegExpExecArray, ctx: BroadcastApiContext): Promise<RestMessage> {
+  const topic = checkTopic(decodePath(route[1]!), '');
+  const event = decodePath(route[2]!);
+  if (event === undefined) throw fail(400, 'the event in the path has a malformed percent-escape');
   const isBinary = (req.headers['content-type'] ?? '').startsWith('application/octet-stream');
   const body = isBinary ? await readRaw(req, ctx.maxBodyBytes) : Buffer.from(JSON.stringify(await readJsonBody(req, ctx.maxBodyBytes)), 'utf8');
   const encoding = isBinary ? PayloadEncoding.Binary : PayloadEncoding.Json;

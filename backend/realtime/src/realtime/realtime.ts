@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { briefError, type Database } from '../db/database.js';
+import type { RequestTarget } from '../http/target.js';
 import type { Logger } from '../logger.js';
 import { handleBroadcastApi } from './broadcast.js';
 import { loadCatalog } from './catalog.js';
@@ -30,9 +31,9 @@ export interface RealtimeOptions {
 
 export interface Realtime {
   /** For `routes.upgrades`: `['/realtime/v1/websocket', realtime.handleUpgrade]`. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget): void;
   /** For `routes.prefixes`: `['/realtime/v1/api', realtime.handleApi]`. */
-  handleApi(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void>;
+  handleApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget): Promise<void>;
   /** Whether this process is receiving changes from PostgreSQL. */
   feedState(): FeedState;
   /** Closes every connection (1001) and the change feed. */

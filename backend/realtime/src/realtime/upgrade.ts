@@ -6,6 +6,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import type { RequestTarget } from '../http/target.js';
 import { AuthError, verifyJwt } from '../auth/jwt.js';
 import type { ConnectionInit } from './connection.js';
 import { Vsn } from './constants.js';
@@ -28,7 +29,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-function admit(req: IncomingMessage, url: URL, ctx: UpgradeContext): Omit<ConnectionInit, 'id'> {
+function admit(req: IncomingMessage, url: RequestTarget, ctx: UpgradeContext): Omit<ConnectionInit, 'id'> {
   if (!ctx.accepting()) throw new RealtimeError(RealtimeErrorCode.ServerShuttingDown, 'the server is shutting down; reconnect shortly', { status: 503 });
   // Phoenix's default when a client names no version.
   const vsn = url.searchParams.get('vsn') ?? Vsn.V1;
@@ -58,11 +59,6 @@ function refuse(socket: Duplex, status: number, message: string): void {
   );
 }
 
-/** Shared by every socket (a closure each would stay attached for the connection's life). */
-function destroyOnError(this: Duplex): void {
-  this.destroy();
-}
-
 /**
  * One string per distinct API key: every client of a project sends the same key, and each connection keeps it
  * (joins without an access_token run under it). Bounded; past the bound keys are simply not shared.
@@ -75,9 +71,7 @@ function shared(apikey: string): string {
   return apikey;
 }
 
-export function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, ctx: UpgradeContext): void {
-  // A client that resets mid-handshake must not become an unhandled 'error'.
-  socket.on('error', destroyOnError);
+export function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget, ctx: UpgradeContext): void {
   let init: Omit<ConnectionInit, 'id'>;
   try {
     init = admit(req, url, ctx);

@@ -6,6 +6,7 @@ import { toApiError } from '../db/pgErrors.js';
 import { ApiError, badRequest } from '../errors.js';
 import { readJsonBody } from '../http/body.js';
 import { sendError, sendText, type Headers } from '../http/respond.js';
+import { decodePath, type RequestTarget } from '../http/target.js';
 import type { Logger } from '../logger.js';
 import { parsePrefer, parseQuery, type Prefer, type RestQuery } from './params.js';
 import type { RpcFunction } from './functions.js';
@@ -38,7 +39,7 @@ const RPC_PREFIX = '/rest/v1/rpc/';
  * Serves `/rest/v1/<table>` and `/rest/v1/rpc/<function>`: a PostgREST-compatible subset over the exposed tables
  * and functions, every query under the caller's role and RLS.
  */
-export async function handleRest(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RestContext): Promise<void> {
+export async function handleRest(req: IncomingMessage, res: ServerResponse, url: RequestTarget, ctx: RestContext): Promise<void> {
   let claims: JwtClaims | undefined;
   try {
     claims = authenticate(req, ctx.jwtSecret);
@@ -70,8 +71,15 @@ function authenticate(req: IncomingMessage, secret: string): JwtClaims {
   }
 }
 
-function findTable(url: URL, tables: Map<string, Table>): Table {
-  const name = decodeURIComponent(url.pathname.slice('/rest/v1/'.length)).replace(/\/$/, '');
+/** The table or function name the path ends with, percent-decoded; a malformed escape is a 400. */
+function nameIn(url: RequestTarget, prefix: string): string {
+  const name = decodePath(url.pathname.slice(prefix.length));
+  if (name === undefined) throw badRequest('PGRST100', `the path ${url.pathname.slice(0, 200)} has a malformed percent-escape`);
+  return name.replace(/\/$/, '');
+}
+
+function findTable(url: RequestTarget, tables: Map<string, Table>): Table {
+  const name = nameIn(url, '/rest/v1/');
   const table = tables.get(name);
   if (!table) {
     throw new ApiError(404, 'PGRST205', `Could not find the table 'public.${name}' in the schema cache`, {
@@ -81,8 +89,8 @@ function findTable(url: URL, tables: Map<string, Table>): Table {
   return table;
 }
 
-function findFunction(url: URL, functions: Map<string, RpcFunction>): RpcFunction {
-  const name = decodeURIComponent(url.pathname.slice(RPC_PREFIX.length)).replace(/\/$/, '');
+function findFunction(url: RequestTarget, functions: Map<string, RpcFunction>): RpcFunction {
+  const name = nameIn(url, RPC_PREFIX);
   const fn = functions.get(name);
   if (!fn) {
     throw new ApiError(404, 'PGRST202', `Could not find the function public.${name} in the schema cache`, {
@@ -93,7 +101,7 @@ function findFunction(url: URL, functions: Map<string, RpcFunction>): RpcFunctio
 }
 
 /** `POST /rest/v1/rpc/<function>` with the arguments by name in a JSON object, in one transaction. */
-async function call(req: IncomingMessage, fn: RpcFunction, url: URL, claims: JwtClaims, ctx: RestContext): Promise<Outcome> {
+async function call(req: IncomingMessage, fn: RpcFunction, url: RequestTarget, claims: JwtClaims, ctx: RestContext): Promise<Outcome> {
   if (req.method !== 'POST') throw new ApiError(405, 'PGRST117', `method ${req.method} is not supported on /rest/v1/rpc/${fn.name}; call functions with POST`);
   const unsupported = [...url.searchParams.keys()];
   if (unsupported.length > 0) throw badRequest('PGRST100', `query parameters (${unsupported.join(', ')}) are not supported on /rest/v1/rpc by this server`);
