@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { projectKeys } from '@mobvibe/realtime-server';
 import { freePort } from '@mobvibe/testkit';
 
 export { freePort };
@@ -56,7 +57,7 @@ export async function startBenchServer(): Promise<BenchServer> {
     url: `http://127.0.0.1:${port}`,
     pid: child.pid!,
     anonKey: key('anon key'),
-    serviceKey: key('service_role key'),
+    serviceKey: projectKeys(BENCH_JWT_SECRET).serviceRoleKey, // not printed with a real JWT_SECRET
     databaseUrl,
     sql,
     async stop() {

@@ -9,8 +9,8 @@ const USAGE = `usage:
   mobvibe-realtime start                          run the server (same as npm start)
   mobvibe-realtime token --user <uuid> [--expires-in <seconds>] [--role authenticated|anon|service_role]
                                                   print an access token signed with JWT_SECRET
-  mobvibe-realtime keys                           print the anon and service_role keys`;
-
+  mobvibe-realtime keys [--service-role]          print the anon key (and the service_role key, which bypasses
+                                                  Row Level Security: keep it out of apps and logs)`;
 
 function fail(message: string): never {
   process.stderr.write(`mobvibe-realtime: ${message}\n\n${USAGE}\n`);
@@ -25,8 +25,9 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = loadConfig();
   if (command === 'keys') {
+    const { values } = parseArgs({ args: rest, options: { 'service-role': { type: 'boolean', default: false } } });
     const keys = projectKeys(config.jwtSecret);
-    process.stdout.write(`anon key: ${keys.anonKey}\nservice_role key: ${keys.serviceRoleKey}\n`);
+    process.stdout.write(`anon key: ${keys.anonKey}\n${values['service-role'] ? `service_role key: ${keys.serviceRoleKey}\n` : ''}`);
     return;
   }
   if (command !== 'token') fail(command ? `unknown command "${command}"` : 'no command given');

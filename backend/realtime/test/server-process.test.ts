@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { verifyJwt } from '@mobvibe/realtime-server';
+import { DEV_JWT_SECRET, projectKeys, verifyJwt } from '@mobvibe/realtime-server';
 import { freePort, TEST_JWT_SECRET } from '@mobvibe/testkit';
 
 const pkgDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -63,17 +63,18 @@ after(async () => {
 });
 
 describe('npm start', () => {
-  it('prints the API URL and keys, answers /health, and a SIGTERM stops it and its PostgreSQL', async () => {
+  it('prints the API URL and the anon key (never the service_role key with a real secret), answers /health, and a SIGTERM stops it and its PostgreSQL', async () => {
     const s = await start({ JWT_SECRET: TEST_JWT_SECRET });
     const out = s.output();
     assert.match(out, new RegExp(`API URL: http://127\\.0\\.0\\.1:${port}`));
     assert.equal(verifyJwt(keyFrom(out, 'anon key'), TEST_JWT_SECRET).role, 'anon');
-    assert.equal(verifyJwt(keyFrom(out, 'service_role key'), TEST_JWT_SECRET).role, 'service_role');
+    assert.ok(!out.includes(projectKeys(TEST_JWT_SECRET).serviceRoleKey), 'the service_role key is not printed');
+    assert.match(out, /service_role key: not printed \(JWT_SECRET is set\); print it with: npx mobvibe-realtime keys --service-role/);
     assert.doesNotMatch(out, /WARNING: JWT_SECRET is not set/);
     const health = await fetch(`http://127.0.0.1:${port}/health`);
     assert.equal(health.status, 200);
     assert.deepEqual(await health.json(), { status: 'ok', realtime: 'up' });
-    const service = keyFrom(out, 'service_role key');
+    const service = projectKeys(TEST_JWT_SECRET).serviceRoleKey;
     const created = await fetch(`http://127.0.0.1:${port}/rest/v1/sessions`, {
       method: 'POST',
       headers: { apikey: service, 'content-type': 'application/json' },
@@ -88,7 +89,7 @@ describe('npm start', () => {
 
   it('a second start reuses the data', async () => {
     const s = await start({ JWT_SECRET: TEST_JWT_SECRET });
-    const service = keyFrom(s.output(), 'service_role key');
+    const service = projectKeys(TEST_JWT_SECRET).serviceRoleKey;
     const res = await fetch(`http://127.0.0.1:${port}/rest/v1/sessions?select=title`, { headers: { apikey: service } });
     assert.deepEqual(await res.json(), [{ title: 'kept' }]);
     s.child.kill('SIGTERM');
@@ -102,16 +103,17 @@ describe('npm start', () => {
     await exited(s.child);
     assert.equal(alive(orphan), true, 'PostgreSQL outlives a SIGKILLed server');
     const again = await start({ JWT_SECRET: TEST_JWT_SECRET });
-    const service = keyFrom(again.output(), 'service_role key');
+    const service = projectKeys(TEST_JWT_SECRET).serviceRoleKey;
     const res = await fetch(`http://127.0.0.1:${port}/rest/v1/sessions?select=title`, { headers: { apikey: service } });
     assert.deepEqual(await res.json(), [{ title: 'kept' }]);
     again.child.kill('SIGTERM');
     assert.equal(await exited(again.child), 0);
   });
 
-  it('warns loudly when JWT_SECRET is not set', async () => {
+  it('warns loudly when JWT_SECRET is not set, and then prints the development service_role key, as supabase start does', async () => {
     const s = await start({ JWT_SECRET: '' });
     assert.match(s.output(), /WARNING: JWT_SECRET is not set\. Using the public development secret/);
+    assert.equal(keyFrom(s.output(), 'service_role key'), projectKeys(DEV_JWT_SECRET).serviceRoleKey);
     s.child.kill('SIGTERM');
     await exited(s.child);
   });
@@ -139,6 +141,19 @@ describe('mobvibe-realtime CLI', () => {
     assert.equal(claims.sub, user);
     assert.equal(claims.role, 'authenticated');
     assert.ok(claims.exp - Date.now() / 1000 <= 120);
+  });
+
+  it('keys prints the anon key, and the service_role key only when asked with --service-role', async () => {
+    const run = async (args: string[]) => {
+      const child = spawn(process.execPath, [cli, 'keys', ...args], { env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      assert.equal(await exited(child), 0);
+      return out;
+    };
+    const keys = projectKeys(TEST_JWT_SECRET);
+    assert.equal(await run([]), `anon key: ${keys.anonKey}\n`);
+    assert.equal(await run(['--service-role']), `anon key: ${keys.anonKey}\nservice_role key: ${keys.serviceRoleKey}\n`);
   });
 
   it('rejects a --user that is not a uuid, with usage', async () => {

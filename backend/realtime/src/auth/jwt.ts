@@ -21,6 +21,7 @@ export const AuthErrorCode = {
   Malformed: 'invalid_jwt',
   BadSignature: 'invalid_signature',
   Expired: 'jwt_expired',
+  NotYetValid: 'jwt_not_yet_valid',
   BadClaims: 'invalid_claims',
 } as const;
 export type AuthErrorCode = (typeof AuthErrorCode)[keyof typeof AuthErrorCode];
@@ -51,7 +52,14 @@ export function signJwt(claims: JwtClaims, secret: string): string {
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
+/** How far in the future `nbf` and `iat` may be, for clocks that disagree a little (seconds). */
+export const CLOCK_SKEW_SECONDS = 30;
+
+/** base64url without padding: the only encoding of a JWT part (RFC 7515 §2). */
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
 function decodePart(part: string, what: string): Record<string, unknown> {
+  if (!BASE64URL.test(part)) throw new AuthError(AuthErrorCode.Malformed, `JWT ${what} is not base64url (no padding, no + or /)`);
   try {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
     if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
@@ -63,13 +71,27 @@ function decodePart(part: string, what: string): Record<string, unknown> {
 
 const expired = (exp: number) => new AuthError(AuthErrorCode.Expired, `JWT expired at ${new Date(exp * 1000).toISOString()}`);
 
+/** `nbf` and `iat`, when present, must be numbers and not (beyond the skew) in the future. */
+function checkNotBefore(claims: Record<string, unknown>, now: number): void {
+  for (const name of ['nbf', 'iat'] as const) {
+    const value = claims[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new AuthError(AuthErrorCode.BadClaims, `JWT claim "${name}" must be a number`);
+    if (value > now + CLOCK_SKEW_SECONDS) {
+      const when = new Date(value * 1000).toISOString();
+      throw new AuthError(AuthErrorCode.NotYetValid, name === 'nbf' ? `JWT is not valid before ${when}` : `JWT claims to be issued in the future (${when})`);
+    }
+  }
+}
+
 function checkClaims(claims: Record<string, unknown>, now: number): JwtClaims {
   const { role, sub, exp } = claims;
   if (typeof role !== 'string' || !(Roles as readonly string[]).includes(role)) {
     throw new AuthError(AuthErrorCode.BadClaims, `JWT claim "role" must be one of ${Roles.join(', ')}`);
   }
-  if (typeof exp !== 'number') throw new AuthError(AuthErrorCode.BadClaims, 'JWT claim "exp" (a number) is required');
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new AuthError(AuthErrorCode.BadClaims, 'JWT claim "exp" (a number) is required');
   if (exp <= now) throw expired(exp);
+  checkNotBefore(claims, now);
   if (sub !== undefined && !isUuid(sub)) {
     throw new AuthError(AuthErrorCode.BadClaims, 'JWT claim "sub" must be a uuid');
   }
@@ -86,7 +108,11 @@ function checkClaims(claims: Record<string, unknown>, now: number): JwtClaims {
 const verified = new Map<string, { secret: string; claims: JwtClaims }>();
 const MAX_VERIFIED = 20_000;
 
-/** Verifies an HS256 JWT and its claims; throws {@link AuthError} (401) on any problem. The claims returned are frozen. */
+/**
+ * Verifies an HS256 JWT and its claims; throws {@link AuthError} (401) on any problem. The claims returned are
+ * frozen. Strict: every part is canonical base64url (an altered signature text never verifies, even when it
+ * decodes to the same bytes), `exp` must lie ahead, `nbf` and `iat` not beyond {@link CLOCK_SKEW_SECONDS} ahead.
+ */
 export function verifyJwt(token: string | undefined | null, secret: string, now = nowSeconds()): JwtClaims {
   if (!token) throw new AuthError(AuthErrorCode.Missing, 'no JWT given');
   const hit = verified.get(token);
@@ -107,8 +133,10 @@ function verifyUncached(token: string, secret: string, now: number): JwtClaims {
   const [head, body, signature] = parts as [string, string, string];
   const header = decodePart(head, 'header');
   if (header.alg !== 'HS256') throw new AuthError(AuthErrorCode.Malformed, `JWT alg must be HS256, got ${String(header.alg)}`);
-  const expected = sign(`${head}.${body}`, secret);
-  const given = Buffer.from(signature, 'base64url');
+  // Compared as text: base64url decoding forgives padding, stray characters and non-zero trailing bits, so
+  // several texts decode to the right bytes; only the one canonical encoding of the signature is accepted.
+  const expected = Buffer.from(b64url(sign(`${head}.${body}`, secret)), 'ascii');
+  const given = Buffer.from(signature, 'utf8');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new AuthError(AuthErrorCode.BadSignature, 'JWT signature does not match JWT_SECRET');
   }

@@ -22,8 +22,8 @@ export function claimsFromHeaders(headers: IncomingHttpHeaders, secret: string):
   return verifyJwt(token ?? apikey, secret);
 }
 
-/** 401 in PostgREST's shape: PGRST303 for an expired token, PGRST301 for any other bad token. */
+/** 401 in PostgREST's shape: PGRST303 for a token outside its validity time (exp, nbf, iat), PGRST301 for any other bad token. */
 export function authApiError(err: AuthError): ApiError {
-  const code = err.code === AuthErrorCode.Expired ? 'PGRST303' : 'PGRST301';
+  const code = err.code === AuthErrorCode.Expired || err.code === AuthErrorCode.NotYetValid ? 'PGRST303' : 'PGRST301';
   return new ApiError(401, code, err.message, { details: err.code });
 }
