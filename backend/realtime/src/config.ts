@@ -1,19 +1,12 @@
 import path from 'node:path';
 import { ConfigError } from './errors.js';
-import { DEFAULT_REALTIME_LIMITS, type RealtimeLimits } from './realtime/limits.js';
+import { limitsFromEnv, type Limits } from './limits.js';
+
+export { DEFAULT_LIMITS } from './limits.js';
+export type { Limits, RealtimeLimits } from './limits.js';
 
 /** Built-in secret for local development only; the server warns loudly whenever it is in use. */
 export const DEV_JWT_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
-
-/** Limits that protect the server. Each one answers with a clear error when exceeded (see docs/backend/REALTIME.md). */
-export interface Limits {
-  /** Largest HTTP request body, in bytes (413 past it). */
-  maxRequestBodyBytes: number;
-  /** Largest rows returned by one REST read without an explicit limit. */
-  maxRows: number;
-  /** WebSocket and broadcast limits of /realtime/v1 (see realtime/limits.ts). */
-  realtime: RealtimeLimits;
-}
 
 export interface ServerConfig {
   port: number;
@@ -30,14 +23,16 @@ export interface ServerConfig {
   usingDevSecret: boolean;
   migrationsDir: string;
   logLevel: string;
+  /**
+   * How many proxies in front of this server append to X-Forwarded-For (0: none, the socket's address is the
+   * client's). Budgets per client address use the address this many hops back.
+   */
+  trustProxyHops: number;
+  /** Refuse public Realtime channels, as Supabase's "allow public access" switched off (MOBVIBE_REALTIME_PRIVATE_ONLY). */
+  realtimePrivateOnly: boolean;
+  /** Every budget and size limit (limits.ts; docs/SECURITY.md lists them with their settings). */
   limits: Limits;
 }
-
-export const DEFAULT_LIMITS: Limits = {
-  maxRequestBodyBytes: 16 * 1024 * 1024,
-  maxRows: 10_000,
-  realtime: DEFAULT_REALTIME_LIMITS,
-};
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 /** supabase/migrations at the repository root (this file sits in backend/realtime/{src,dist}). */
@@ -53,7 +48,10 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
   return value;
 }
 
-/** Reads the server's settings from the environment (PORT, DATA_DIR, DATABASE_URL, JWT_SECRET, PG_PORT, LOG_LEVEL). */
+/**
+ * Reads the server's settings from the environment (PORT, HOST, DATA_DIR, DATABASE_URL, JWT_SECRET, PG_PORT,
+ * LOG_LEVEL, MOBVIBE_TRUST_PROXY, and every limit's variable in limits.ts).
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const secret = env.JWT_SECRET || undefined;
   if (secret !== undefined && secret.length < 32) {
@@ -70,6 +68,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     usingDevSecret: secret === undefined,
     migrationsDir: env.MIGRATIONS_DIR ? path.resolve(env.MIGRATIONS_DIR) : DEFAULT_MIGRATIONS_DIR,
     logLevel: env.LOG_LEVEL || 'info',
-    limits: { ...DEFAULT_LIMITS },
+    trustProxyHops: intFrom(env, 'MOBVIBE_TRUST_PROXY', 0, 0, 10),
+    realtimePrivateOnly: flagFrom(env, 'MOBVIBE_REALTIME_PRIVATE_ONLY'),
+    limits: limitsOrConfigError(env),
   };
+}
+
+function limitsOrConfigError(env: NodeJS.ProcessEnv): Limits {
+  try {
+    return limitsFromEnv(env);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+function flagFrom(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  throw new ConfigError(`${name} must be 1 or 0 (true or false), got ${JSON.stringify(raw)}`);
 }

@@ -1,7 +1,9 @@
 export { startServer } from './server.js';
 export type { StartOptions, RunningServer, ConfigOverrides } from './server.js';
 export { loadConfig, DEV_JWT_SECRET } from './config.js';
-export type { ServerConfig, Limits } from './config.js';
+export type { ServerConfig } from './config.js';
+export { DEFAULT_LIMITS, allLimits, HTTP_LIMITS, REALTIME_LIMITS } from './limits.js';
+export type { Limits, RealtimeLimits, LimitSpec } from './limits.js';
 export { signJwt, verifyJwt, AuthError, Roles } from './auth/jwt.js';
 export type { JwtClaims, Role } from './auth/jwt.js';
 export { projectKeys, userToken } from './auth/keys.js';

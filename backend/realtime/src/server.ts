@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { projectKeys, type ProjectKeys } from './auth/keys.js';
-import { loadConfig, type Limits, type ServerConfig } from './config.js';
+import { loadConfig, type ServerConfig } from './config.js';
+import type { Limits } from './limits.js';
 import { Database } from './db/database.js';
 import { EmbeddedPostgres } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
+import { InFlight } from './http/principal.js';
 import { createHttpServer, type Routes } from './http/router.js';
 import { sendJson } from './http/respond.js';
 import { defaultWebRoot, redirectTo, staticSite } from './http/static.js';
@@ -59,9 +61,13 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   try {
     await migrate(db.pool, config.migrationsDir, logger);
     const [tables, functions] = await Promise.all([loadTables(db.pool), loadFunctions(db.pool)]);
-    const restCtx = { db, tables, functions, jwtSecret: config.jwtSecret, maxBodyBytes: config.limits.maxRequestBodyBytes, logger };
+    const restCtx = {
+      db, tables, functions, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
+      inFlight: new InFlight(config.limits.maxRequestsInFlightPerPrincipal), logger,
+    };
     realtime = await startRealtime({
-      db, databaseUrl, jwtSecret: config.jwtSecret, limits: config.limits.realtime, maxBodyBytes: config.limits.maxRequestBodyBytes, logger,
+      db, databaseUrl, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
+      privateOnly: config.realtimePrivateOnly, logger,
     });
     const routes: Routes = {
       prefixes: [

@@ -65,12 +65,12 @@ describe('crafted joins by another user are refused with a clear reason', () => 
     c.close();
   });
 
-  it('the anon key alone may not subscribe to any session; private channels need service_role', async () => {
+  it('the anon key alone may not subscribe to any session; a private topic without a policy is for service_role only', async () => {
     const c = await RawClient.open(socketUrl(t, t.anonKey));
     const anon = await c.join('realtime:a', { config: { postgres_changes: [events(`session_id=eq.${aliceSession}`)] } });
     assert.match(anon.reply.response.reason, /^Unauthorized: you cannot read session .*no access_token/);
     const priv = await c.join('realtime:p', { config: { private: true }, access_token: t.tokenFor(alice) });
-    assert.match(priv.reply.response.reason, /^Unauthorized: private channels are not supported for this role/);
+    assert.equal(priv.reply.response.reason, 'Unauthorized: You do not have permissions to read from this Channel topic: p');
     const svc = await c.join('realtime:p', { config: { private: true }, access_token: t.serviceRoleKey });
     assert.equal(svc.reply.status, 'ok');
     c.close();

@@ -125,7 +125,7 @@ describe('REST broadcast', () => {
       ['/broadcast', { messages: [] }, auth, 400, /at least one message/],
       ['/broadcast', { messages: [{ topic: '', event: 'e' }] }, auth, 400, /topic must be a non-empty string/],
       ['/broadcast', { messages: [{ topic: 'r', event: 5 }] }, auth, 400, /event must be a string/],
-      ['/broadcast', { messages: [{ topic: 'r', event: 'e', private: true }] }, auth, 403, /only service_role may broadcast to private channels/],
+      ['/broadcast', { messages: [{ topic: 'r', event: 'e', private: true }] }, auth, 403, /^Unauthorized: You do not have permissions to write to this Channel topic: r$/],
       ['/broadcast', { messages: Array.from({ length: 101 }, () => ({ topic: 'r', event: 'e' })) }, auth, 413, /at most 100 messages/],
       ['/broadcast', { messages: [{ topic: 'r', event: 'e', payload: { big: 'x'.repeat(300_000) } }] }, auth, 413, /exceeds the limit of 262144 bytes/],
       ['/nope', {}, auth, 404, /no such endpoint/],

@@ -71,6 +71,15 @@ export class Database {
   }
 
   /**
+   * Runs one simple-protocol query string (several statements, their own `begin`/`rollback`) on a pooled
+   * connection; if it fails midway the transaction it opened is rolled back. Returns pg's result (an array for
+   * several statements). For the server's own checks, whose values are escaped literals.
+   */
+  async simpleQuery(sql: string): Promise<pg.QueryResult | pg.QueryResult[]> {
+    return this.inTransaction(async (client) => (await client.query(sql)) as unknown as pg.QueryResult | pg.QueryResult[]);
+  }
+
+  /**
    * Runs `work` on a pooled connection that it leaves with a `begin`; if `work` throws, the transaction is rolled
    * back (a failed statement of a batch leaves it aborted), and a connection that cannot even roll back is discarded.
    */
@@ -99,15 +108,22 @@ export function briefError(err: Error): { message: string; code?: string } {
   return typeof code === 'string' ? { message: err.message, code } : { message: err.message };
 }
 
-/** `select set_config(...)`: the caller's role (validated against the fixed list by verifyJwt) and claims, for this transaction. */
-function claimsSql(claims: JwtClaims): string {
+/**
+ * The `set_config(...)` calls that make a transaction run as the caller, as PostgREST and Supabase Realtime set
+ * them: the role (validated against the fixed list by verifyJwt), `request.jwt.claims`, `request.jwt.claim.sub`
+ * and `.role`, plus any `extra` settings (e.g. `realtime.topic`). Transaction-local.
+ */
+export function claimsSettings(claims: JwtClaims, extra: Record<string, string> = {}): string {
   const role = pg.escapeLiteral(claims.role);
   const sub = pg.escapeLiteral(typeof claims.sub === 'string' ? claims.sub : '');
-  return `select set_config('role', ${role}, true),
+  const more = Object.entries(extra).map(([k, v]) => `,\n    set_config(${pg.escapeLiteral(k)}, ${pg.escapeLiteral(v)}, true)`).join('');
+  return `set_config('role', ${role}, true),
     set_config('request.jwt.claims', ${pg.escapeLiteral(JSON.stringify(claims))}, true),
     set_config('request.jwt.claim.sub', ${sub}, true),
-    set_config('request.jwt.claim.role', ${role}, true)`;
+    set_config('request.jwt.claim.role', ${role}, true)${more}`;
 }
+
+const claimsSql = (claims: JwtClaims): string => `select ${claimsSettings(claims)}`;
 
 /** An array literal's element: quoted, with backslash and double quote escaped. */
 const arrayElement = (v: unknown): string | undefined => {

@@ -1,31 +1,41 @@
 import { ApiError } from '../errors.js';
 
-/** HTTP status for a PostgreSQL SQLSTATE, following PostgREST's table. */
+/**
+ * HTTP status for a PostgreSQL SQLSTATE, as PostgREST maps them (src/PostgREST/Error.hs): a few codes and
+ * classes are the server's own trouble (5xx); everything else, the default included, is a fault of the request
+ * (400). First match wins.
+ */
 const STATUS_BY_CODE: Record<string, number> = {
   '23503': 409, // foreign_key_violation
   '23505': 409, // unique_violation
-  '23502': 400, // not_null_violation
-  '23514': 400, // check_violation
-  '22P02': 400, // invalid_text_representation (e.g. a malformed uuid)
-  '22007': 400,
-  '22008': 400,
-  '22023': 400,
-  '22001': 400,
-  '22003': 400,
-  '42703': 400, // undefined_column
-  '42P10': 400, // no unique constraint for on_conflict
-  '42883': 404,
-  '42P01': 404,
-  '25006': 405,
-  'P0001': 400,
-  '40001': 503, // serialization_failure: retry
-  '40P01': 503, // deadlock: retry
-  '53300': 503, // too_many_connections
-  '57014': 503, // query_canceled (statement timeout)
+  '25006': 405, // read_only_sql_transaction
+  '42883': 404, // undefined_function
+  '42P01': 404, // undefined_table
+  '42P17': 500, // invalid_object_definition
+  '53400': 500, // configuration_limit_exceeded
   '57P01': 503, // admin_shutdown (PostgreSQL restarting)
-  '57P02': 503,
+  '57P02': 503, // crash_shutdown
   '57P03': 503, // cannot_connect_now (starting up)
+  'P0001': 400, // raise_exception
+  // Retry-able conflicts between transactions: PostgREST answers 500; a client can only retry, so say 503.
+  '40001': 503, // serialization_failure
+  '40P01': 503, // deadlock_detected
 };
+
+const STATUS_BY_CLASS: Record<string, number> = {
+  '08': 503, // connection exception
+  '09': 500, '0L': 403, '0P': 403,
+  '25': 500, '28': 403, '2D': 500, '38': 500, '39': 500, '3B': 500, '40': 500,
+  '53': 503, // insufficient resources
+  '54': 500, '55': 500, '57': 500, '58': 500, 'F0': 500, 'HV': 500, 'P0': 500, 'XX': 500,
+};
+
+/** A PostgreSQL error's HTTP status; PTnnn (raised by this project's SQL, as PostgREST honours it) is status nnn. */
+export function statusForSqlState(code: string): number {
+  const pt = /^PT([1-5]\d\d)$/.exec(code);
+  if (pt) return Number(pt[1]);
+  return STATUS_BY_CODE[code] ?? STATUS_BY_CLASS[code.slice(0, 2)] ?? 400;
+}
 
 const CONNECTION_ERRORS = ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'];
 
@@ -57,9 +67,6 @@ export function toApiError(err: unknown, isAnon: boolean): ApiError {
   if (code === '42501') {
     return new ApiError(isAnon ? 401 : 403, code, e.message, { details: e.detail ?? null, hint: e.hint ?? null, cause: err });
   }
-  if (code) {
-    const status = STATUS_BY_CODE[code] ?? (code.startsWith('22') || code.startsWith('23') ? 400 : 500);
-    return new ApiError(status, code, e.message, { details: e.detail ?? null, hint: e.hint ?? null, cause: err });
-  }
+  if (code) return new ApiError(statusForSqlState(code), code, e.message, { details: e.detail ?? null, hint: e.hint ?? null, cause: err });
   return new ApiError(500, 'PGRST001', 'internal server error', { cause: err });
 }

@@ -6,7 +6,10 @@
  * - anyone else: only bindings pinned to sessions they can read, i.e. a non-negated eq/in condition on
  *   session_events.session_id or sessions.id whose every session passes `select ... from public.sessions`
  *   as the caller; or sessions with user_id=eq.<their own sub>. Anything broader is refused.
- * - When a session changes owner, channels pinned to it are errored, so their clients rejoin and are checked anew.
+ * - Authorization stays true over time: when a session is deleted or changes owner (or id), every channel pinned to
+ *   it is ended, so its client rejoins and is checked anew; a join whose check was in flight when that happened is
+ *   refused too (see {@link SessionRevocations}), so a re-created session id never inherits an old subscription.
+ * - Private channels are authorized by realtime.messages policies (policies.ts).
  */
 import type { JwtClaims } from '../auth/jwt.js';
 import type { Database } from '../db/database.js';
@@ -91,17 +94,61 @@ export function pinsSession(b: PostgresBinding, sessionId: string): boolean {
   return !!rule && b.conditions.some((c) => pins(c, rule.sessionColumn) && c.values.includes(id));
 }
 
-/** The session whose owner a change moved, if any: channels pinned to it must be checked again. */
-export function ownerChangedSession(change: Change): string | undefined {
-  if (change.table !== 'sessions' || change.type !== ChangeType.Update) return undefined;
-  const before = change.old?.row.user_id;
-  const after = change.record?.row.user_id;
-  return before !== after && typeof change.record?.row.id === 'string' ? change.record.row.id : undefined;
+/**
+ * The session whose access a change revokes, if any: a deleted session, or one whose owner (or id) changed.
+ * `when` says whether its channels end before the change is delivered (an owner change: the old owner may not see
+ * the new row) or after (a delete: the owner still gets the DELETE, as on Supabase).
+ */
+export function revokedSession(change: Change): { sessionId: string; when: 'before' | 'after' } | undefined {
+  if (change.table !== 'sessions') return undefined;
+  const oldId = change.old?.row.id;
+  if (typeof oldId !== 'string') return undefined;
+  if (change.type === ChangeType.Delete) return { sessionId: oldId, when: 'after' };
+  if (change.type !== ChangeType.Update) return undefined;
+  const moved = change.old!.row.user_id !== change.record?.row.user_id || oldId !== change.record?.row.id;
+  return moved ? { sessionId: oldId, when: 'before' } : undefined;
 }
 
-/** Private channels are authorised by realtime.messages policies on Supabase; this server has none. */
-export function checkPrivate(isPrivate: boolean, claims: JwtClaims): void {
-  if (isPrivate && claims.role !== 'service_role') {
-    throw unauthorized('private channels are not supported for this role (there are no realtime.messages policies); join with private: false');
+/** Session ids a binding set is pinned to (lower case): what a revocation of one of them must end. */
+export function pinnedIds(bindings: readonly PostgresBinding[]): string[] {
+  const ids: string[] = [];
+  for (const b of bindings) {
+    const rule = b.table === undefined ? undefined : TABLE_RULES[b.table];
+    if (!rule) continue;
+    for (const c of b.conditions) if (pins(c, rule.sessionColumn)) for (const v of c.values) ids.push(String(v).toLowerCase());
+  }
+  return ids;
+}
+
+/**
+ * Recent revocations, numbered: a join notes the number before its access check and, once the check passed,
+ * asks whether any session it is pinned to was revoked since; if so the check may have read the session before
+ * it was deleted or moved, and the join is refused (the client retries and is checked anew). Entries older than
+ * `keepMs` are forgotten: no check runs that long (the pool's query timeout is shorter).
+ */
+export class SessionRevocations {
+  private seq = 0;
+  private readonly recent = new Map<string, { seq: number; at: number }>();
+
+  constructor(private readonly keepMs = 60_000, private readonly now: () => number = Date.now) {}
+
+  /** The current number, to note before an access check. */
+  get mark(): number {
+    return this.seq;
+  }
+
+  revoke(sessionId: string): void {
+    const at = this.now();
+    this.recent.delete(sessionId); // re-insert, so the map stays in revocation order
+    this.recent.set(sessionId, { seq: ++this.seq, at });
+    for (const [id, entry] of this.recent) {
+      if (at - entry.at < this.keepMs) break;
+      this.recent.delete(id);
+    }
+  }
+
+  /** The first of `ids` revoked after `mark`, if any. */
+  revokedSince(mark: number, ids: readonly string[]): string | undefined {
+    return ids.find((id) => (this.recent.get(id)?.seq ?? 0) > mark);
   }
 }

@@ -1,21 +1,30 @@
 /**
- * Broadcast (internal): fan-out of a user event to a room, and the REST endpoints realtime-js posts to
- * (`POST /realtime/v1/api/broadcast` with `{messages: [{topic, event, payload, private}]}`, and
- * `POST /realtime/v1/api/broadcast/<topic>/events/<event>` from `httpSend`). Each answer is 202 or
- * `{"error": "..."}` with 400, 401, 403, 404, 405 or 413.
+ * Broadcast (internal): a user event fanned out to a room, from a joined channel or from the REST endpoints
+ * realtime-js posts to (`POST /realtime/v1/api/broadcast` with `{messages: [{topic, event, payload, private}]}`,
+ * and `POST /realtime/v1/api/broadcast/<topic>/events/<event>` from `httpSend`).
+ *
+ * Every sender is held to its budgets (messages and bytes per second per user or client address, payload size),
+ * and on a private channel to the broadcast write policy (policies.ts); past them the sender gets an error it
+ * can read, and the receivers never notice. Receivers get broadcasts as ephemeral frames: a receiver that reads
+ * too slowly loses them, never its postgres_changes (connection.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuthError, type JwtClaims } from '../auth/jwt.js';
 import { claimsFromHeaders } from '../auth/request.js';
+import type { Database } from '../db/database.js';
 import { ApiError } from '../errors.js';
-import { readJsonBody } from '../http/body.js';
+import { readJsonBody, readRawBody, type BodyLimits } from '../http/body.js';
+import { clientAddress, principalKey } from '../http/principal.js';
 import { sendJson, sendText } from '../http/respond.js';
 import { decodePath, type RequestTarget } from '../http/target.js';
+import { MAX_TOPIC_LENGTH, type RealtimeLimits } from '../limits.js';
+import { overBudget, type Principal, type Principals } from './budgets.js';
 import { ChannelState, type Channel } from './channel.js';
+import { FrameKind, Sent } from './connection.js';
 import { ChannelEvent, PayloadEncoding, TOPIC_PREFIX, Vsn } from './constants.js';
-import type { RealtimeLimits } from './limits.js';
-import { MAX_TOPIC_LENGTH } from './limits.js';
-import type { BroadcastContent } from './messages.js';
+import { RealtimeError, RealtimeErrorCode, toRealtimeError } from './errors.js';
+import type { BroadcastContent, ClientMessage } from './messages.js';
+import { cannot, Extension, mayWrite, writeAllowed } from './policies.js';
 import { roomKey, type Rooms } from './rooms.js';
 import { encodeRaw, encodeUserBroadcast, isObject } from './serializer.js';
 
@@ -43,27 +52,149 @@ function framesOf(topic: string, content: BroadcastContent): (vsn: Vsn) => Frame
   };
 }
 
+/** May this channel receive broadcasts? Public channels: yes; private ones: by the broadcast read policy. */
+const receivesBroadcast = (c: Channel) => c.state === ChannelState.Joined && (c.policies?.read.broadcast ?? true);
+
 /**
- * Sends a broadcast to every joined channel of a room, except its sender unless the sender asked for `self`.
- * vsn 2.0.0 sockets get a binary frame, vsn 1.0.0 sockets a JSON one (raw-byte payloads cannot reach them).
- * Returns how many channels it was sent to.
+ * Sends a broadcast to every joined channel of a room that may receive it, except its sender unless the sender
+ * asked for `self`. vsn 2.0.0 sockets get a binary frame, vsn 1.0.0 sockets a JSON one (raw-byte payloads cannot
+ * reach them). Returns how many channels it was sent to.
  */
 export function fanOutBroadcast(members: Iterable<Channel>, topic: string, content: BroadcastContent, sender?: Channel): number {
   const frameFor = framesOf(topic, content);
   let sent = 0;
   for (const channel of members) {
-    if (channel.state !== ChannelState.Joined || (channel === sender && !channel.self)) continue;
+    if (!receivesBroadcast(channel) || (channel === sender && !channel.self)) continue;
     const frame = frameFor(channel.socket.vsn);
-    if (frame && channel.socket.send(frame.data, frame.binary)) sent++;
+    if (frame && channel.socket.send(frame.data, FrameKind.Ephemeral, frame.binary, topic) === Sent.Ok) sent++;
   }
   return sent;
 }
 
-export interface BroadcastApiContext {
+export interface BroadcasterOptions {
   rooms: Rooms;
-  jwtSecret: string;
+  db: Database;
+  principals: Principals;
   limits: RealtimeLimits;
-  maxBodyBytes: number;
+  jwtSecret: string;
+  body: BodyLimits;
+  trustProxyHops: number;
+  /** Public channels refused (MOBVIBE_REALTIME_PRIVATE_ONLY). */
+  privateOnly: boolean;
+}
+
+type BroadcastMsg = Extract<ClientMessage, { type: 'broadcast' }>;
+
+const fail = (status: number, message: string) => new ApiError(status, 'broadcast_error', message);
+
+export class Broadcaster {
+  constructor(private readonly opts: BroadcasterOptions) {}
+
+  /** A broadcast pushed on a joined channel. */
+  async fromChannel(channel: Channel, msg: BroadcastMsg): Promise<void> {
+    try {
+      this.charge(channel.principal, [msg.content]);
+      const allowed = channel.policies ? writeAllowed(this.opts.db, channel.claims, channel.subTopic, channel.policies, Extension.Broadcast) : true;
+      if (!(allowed === true || (await allowed))) throw cannot('write to', channel.subTopic);
+      if (channel.state !== ChannelState.Joined) return;
+    } catch (err) {
+      const e = toRealtimeError(err);
+      const error = e.code === RealtimeErrorCode.PayloadTooLarge ? 'payload_size_exceeded' : e.code;
+      if (msg.ref !== null) channel.reply(msg.ref, 'error', { reason: e.reason, error });
+      return;
+    }
+    fanOutBroadcast(this.opts.rooms.members(channel.roomKey), channel.topic, msg.content, channel);
+    if (channel.ack && msg.ref !== null) channel.reply(msg.ref, 'ok', {});
+  }
+
+  /**
+   * Checks the payload sizes and takes the sender's rate budget for `contents`, all or nothing; throws a
+   * RealtimeError (PayloadTooLarge 413, BroadcastRateLimitReached 429) naming the budget.
+   */
+  private charge(principal: Principal | undefined, contents: BroadcastContent[]): void {
+    const l = this.opts.limits;
+    const bytes = contents.reduce((n, c) => n + c.body.length, 0);
+    const big = contents.find((c) => c.body.length > l.maxPayloadBytes);
+    if (big) throw overBudget(RealtimeErrorCode.PayloadTooLarge, `broadcast payload of ${big.body.length} bytes exceeds the limit of ${l.maxPayloadBytes} bytes`, 'maxPayloadBytes', l, 413);
+    if (!principal) return;
+    if (!principal.broadcasts.fits(contents.length)) {
+      throw overBudget(RealtimeErrorCode.TooManyBroadcasts, `${principal.label} sends more than ${l.maxBroadcastsPerSecond} broadcasts per second; slow down`, 'maxBroadcastsPerSecond', l);
+    }
+    if (!principal.broadcastBytes.fits(bytes)) {
+      throw overBudget(RealtimeErrorCode.TooManyBroadcasts, `${principal.label} sends more than ${l.maxBroadcastBytesPerSecond} bytes of broadcasts per second; slow down`, 'maxBroadcastBytesPerSecond', l);
+    }
+    principal.broadcasts.take(contents.length);
+    principal.broadcastBytes.take(bytes);
+  }
+
+  /** Serves `/realtime/v1/api/...`: each answer is 202, or `{"error": "..."}` with 400, 401, 403, 404, 405, 413 or 429. */
+  async handleApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget): Promise<void> {
+    try {
+      const route = /^\/realtime\/v1\/api\/broadcast(?:\/([^/]+)\/events\/([^/]+))?\/?$/.exec(url.pathname);
+      if (!route) throw fail(404, `no such endpoint: ${url.pathname}`);
+      if (req.method !== 'POST') throw fail(405, 'use POST');
+      const claims = this.authenticate(req);
+      const messages = route[1] === undefined ? await this.messagesFromBody(req) : [await this.singleMessage(req, url, route)];
+      if (this.opts.privateOnly && messages.some((m) => !m.private)) throw fail(403, `${RealtimeErrorCode.PrivateOnly}: This project only allows private channels`);
+      const principal = this.opts.principals.get(principalKey(claims, clientAddress(req, this.opts.trustProxyHops)));
+      await this.mayWriteAll(claims, messages);
+      this.charge(principal, messages.map((m) => m.content));
+      for (const m of messages) fanOutBroadcast(this.opts.rooms.members(roomKey(TOPIC_PREFIX + m.topic, m.private)), TOPIC_PREFIX + m.topic, m.content);
+      sendText(res, 202, undefined);
+    } catch (err) {
+      const e = err instanceof ApiError ? err : err instanceof RealtimeError && err.status < 500 ? fail(err.status, err.reason) : fail(500, 'internal server error');
+      sendJson(res, e.status, { error: e.message }, e.status === 429 ? { 'retry-after': '1' } : {});
+    }
+  }
+
+  /** Private messages need the broadcast write policy of their topic (one check per distinct topic). */
+  private async mayWriteAll(claims: JwtClaims, messages: RestMessage[]): Promise<void> {
+    const topics = [...new Set(messages.filter((m) => m.private).map((m) => m.topic))];
+    for (const topic of topics) {
+      if (!(await mayWrite(this.opts.db, claims, topic, Extension.Broadcast))) throw fail(403, cannot('write to', topic).reason);
+    }
+  }
+
+  private authenticate(req: IncomingMessage): JwtClaims {
+    try {
+      return claimsFromHeaders(req.headers, this.opts.jwtSecret);
+    } catch (err) {
+      if (err instanceof AuthError) throw fail(401, err.message);
+      throw err;
+    }
+  }
+
+  private async messagesFromBody(req: IncomingMessage): Promise<RestMessage[]> {
+    const body = await readJsonBody(req, this.opts.body);
+    const list = isObject(body) ? body.messages : undefined;
+    if (!Array.isArray(list) || list.length === 0) throw fail(400, 'body must be {"messages": [{topic, event, payload, private}]} with at least one message');
+    const max = this.opts.limits.maxBroadcastMessagesPerRequest;
+    if (list.length > max) throw fail(413, `at most ${max} messages per request, got ${list.length}`);
+    return list.map((m: unknown, i) => {
+      const where = `messages[${i}].`;
+      if (!isObject(m)) throw fail(400, `${where.slice(0, -1)} must be an object`);
+      if (m.private !== undefined && typeof m.private !== 'boolean') throw fail(400, `${where}private must be true or false`);
+      const payload = Buffer.from(JSON.stringify(m.payload ?? {}), 'utf8');
+      return { topic: checkTopic(m.topic, where), content: this.content(m.event, payload, PayloadEncoding.Json, where), private: m.private === true };
+    });
+  }
+
+  private async singleMessage(req: IncomingMessage, url: RequestTarget, route: RegExpExecArray): Promise<RestMessage> {
+    const topic = checkTopic(decodePath(route[1]!), '');
+    const event = decodePath(route[2]!);
+    if (event === undefined) throw fail(400, 'the event in the path has a malformed percent-escape');
+    const isBinary = (req.headers['content-type'] ?? '').startsWith('application/octet-stream');
+    const body = isBinary ? await readRawBody(req, this.opts.body.maxBytes) : Buffer.from(JSON.stringify(await readJsonBody(req, this.opts.body)), 'utf8');
+    const encoding = isBinary ? PayloadEncoding.Binary : PayloadEncoding.Json;
+    return { topic, content: this.content(event, body, encoding, ''), private: url.searchParams.get('private') === 'true' };
+  }
+
+  private content(event: unknown, body: Buffer, encoding: PayloadEncoding, where: string): BroadcastContent {
+    if (typeof event !== 'string' || event.length === 0 || event.length > 255) throw fail(400, `${where}event must be a string of 1-255 characters`);
+    const max = this.opts.limits.maxPayloadBytes;
+    if (body.length > max) throw fail(413, `${where}payload of ${body.length} bytes exceeds the limit of ${max} bytes`);
+    return { event, encoding, body };
+  }
 }
 
 interface RestMessage {
@@ -72,83 +203,9 @@ interface RestMessage {
   private: boolean;
 }
 
-const fail = (status: number, message: string) => new ApiError(status, 'broadcast_error', message);
-
-/** Serves `/realtime/v1/api/...`. */
-export async function handleBroadcastApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget, ctx: BroadcastApiContext): Promise<void> {
-  try {
-    const route = /^\/realtime\/v1\/api\/broadcast(?:\/([^/]+)\/events\/([^/]+))?\/?$/.exec(url.pathname);
-    if (!route) throw fail(404, `no such endpoint: ${url.pathname}`);
-    if (req.method !== 'POST') throw fail(405, 'use POST');
-    const claims = authenticate(req, ctx.jwtSecret);
-    const messages = route[1] === undefined ? await messagesFromBody(req, ctx) : [await singleMessage(req, url, route, ctx)];
-    if (messages.some((m) => m.private) && claims.role !== 'service_role') {
-      throw fail(403, 'only service_role may broadcast to private channels');
-    }
-    for (const m of messages) fanOutBroadcast(ctx.rooms.members(roomKey(TOPIC_PREFIX + m.topic, m.private)), TOPIC_PREFIX + m.topic, m.content);
-    sendText(res, 202, undefined);
-  } catch (err) {
-    const e = err instanceof ApiError ? err : fail(500, 'internal server error');
-    sendJson(res, e.status, { error: e.message });
-  }
-}
-
-function authenticate(req: IncomingMessage, secret: string): JwtClaims {
-  try {
-    return claimsFromHeaders(req.headers, secret);
-  } catch (err) {
-    if (err instanceof AuthError) throw fail(401, err.message);
-    throw err;
-  }
-}
-
 function checkTopic(topic: unknown, where: string): string {
   if (typeof topic !== 'string' || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH - TOPIC_PREFIX.length) {
     throw fail(400, `${where}topic must be a non-empty string (the channel name without "${TOPIC_PREFIX}")`);
   }
   return topic;
-}
-
-function content(event: unknown, body: Buffer, encoding: PayloadEncoding, limits: RealtimeLimits, where: string): BroadcastContent {
-  if (typeof event !== 'string' || event.length === 0 || event.length > 255) throw fail(400, `${where}event must be a string of 1-255 characters`);
-  if (body.length > limits.maxPayloadBytes) {
-    throw fail(413, `${where}payload of ${body.length} bytes exceeds the limit of ${limits.maxPayloadBytes} bytes`);
-  }
-  return { event, encoding, body };
-}
-
-async function messagesFromBody(req: IncomingMessage, ctx: BroadcastApiContext): Promise<RestMessage[]> {
-  const body = await readJsonBody(req, ctx.maxBodyBytes);
-  const list = isObject(body) ? body.messages : undefined;
-  if (!Array.isArray(list) || list.length === 0) throw fail(400, 'body must be {"messages": [{topic, event, payload, private}]} with at least one message');
-  const max = ctx.limits.maxBroadcastMessagesPerRequest;
-  if (list.length > max) throw fail(413, `at most ${max} messages per request, got ${list.length}`);
-  return list.map((m: unknown, i) => {
-    const where = `messages[${i}].`;
-    if (!isObject(m)) throw fail(400, `${where.slice(0, -1)} must be an object`);
-    if (m.private !== undefined && typeof m.private !== 'boolean') throw fail(400, `${where}private must be true or false`);
-    const payload = Buffer.from(JSON.stringify(m.payload ?? {}), 'utf8');
-    return { topic: checkTopic(m.topic, where), content: content(m.event, payload, PayloadEncoding.Json, ctx.limits, where), private: m.private === true };
-  });
-}
-
-async function singleMessage(req: IncomingMessage, url: RequestTarget, route: RegExpExecArray, ctx: BroadcastApiContext): Promise<RestMessage> {
-  const topic = checkTopic(decodePath(route[1]!), '');
-  const event = decodePath(route[2]!);
-  if (event === undefined) throw fail(400, 'the event in the path has a malformed percent-escape');
-  const isBinary = (req.headers['content-type'] ?? '').startsWith('application/octet-stream');
-  const body = isBinary ? await readRaw(req, ctx.maxBodyBytes) : Buffer.from(JSON.stringify(await readJsonBody(req, ctx.maxBodyBytes)), 'utf8');
-  const encoding = isBinary ? PayloadEncoding.Binary : PayloadEncoding.Json;
-  return { topic, content: content(event, body, encoding, ctx.limits, ''), private: url.searchParams.get('private') === 'true' };
-}
-
-async function readRaw(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw fail(413, `request body exceeds ${maxBytes} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }

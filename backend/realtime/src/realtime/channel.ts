@@ -3,7 +3,11 @@
  * its postgres_changes subscriptions and the frames addressed to it.
  */
 import type { JwtClaims } from '../auth/jwt.js';
+import type { Principal } from './budgets.js';
+import type { FrameKind, Sent } from './connection.js';
 import { ChannelEvent, TOPIC_PREFIX, type Vsn } from './constants.js';
+import type { ChannelPolicies } from './policies.js';
+import type { RateWindow } from './rates.js';
 import type { JoinRequest } from './messages.js';
 import type { PostgresBinding, Subscription } from './postgresChanges.js';
 import { roomKey } from './rooms.js';
@@ -18,8 +22,14 @@ export interface ChannelSocket {
   readonly vsn: Vsn;
   /** The connection's channels by topic (the hub keeps it in step). */
   readonly channels: Map<string, Channel>;
-  /** Queues a frame; false when the connection is gone or was just closed for being too slow. */
-  send(frame: string | Buffer, binary?: boolean): boolean;
+  /** Queues a frame of a kind (control unless said otherwise); see connection.ts for what each kind risks. */
+  send(frame: string | Buffer, kind?: FrameKind, binary?: boolean, topic?: string): Sent;
+  /** Bytes of presence metas held by this socket's channels (the per-connection presence budget). */
+  presenceBytes: number;
+  readonly presenceTracks: RateWindow;
+  /** postgres_changes bindings and filter bytes held by this socket's channels (per-connection budgets). */
+  bindings: number;
+  filterBytes: number;
 }
 
 let nextUid = 1;
@@ -41,6 +51,15 @@ export class Channel {
   readonly self: boolean;
   /** Bumped on each access_token, so an older check finishing late is ignored. */
   authSeq = 0;
+  /** The principal whose budgets this channel is counted in (none for service_role), and what it holds there. */
+  principal: Principal | undefined;
+  /** Bindings and filter bytes this channel is counted for (0 until charged). */
+  chargedBindings = 0;
+  filterBytes = 0;
+  /** Bytes of this channel's tracked presence meta (0 when it tracks none). */
+  presenceBytes = 0;
+  /** What realtime.messages policies allow on a private channel (read at join, write on first use). */
+  policies: ChannelPolicies | undefined;
 
   constructor(
     readonly socket: ChannelSocket,

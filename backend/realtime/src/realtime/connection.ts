@@ -1,16 +1,27 @@
 /**
  * One WebSocket connection (internal): decodes and rate-limits what arrives, routes it to the hub, and sends
  * with a bounded outgoing buffer. A failure in one connection never reaches another: bad frames get an error
- * reply or a clean close, and a client too slow to read is disconnected before its backlog grows unbounded.
+ * reply or a clean close, and a client too slow to read loses what is ephemeral first (docs/SECURITY.md):
+ *
+ * - past `ephemeralBufferBytes` unread, broadcast and presence frames to it are dropped (one system message
+ *   says so, once per episode);
+ * - past `changesBufferBytes`, postgres_changes frames are refused: the hub errors those channels, so the client
+ *   rejoins and catches up by REST instead of being fed a backlog;
+ * - past `maxOutgoingBufferBytes`, the socket is closed (1013), the last resort.
+ *
+ * So a flood of someone else's broadcasts costs a slow reader its broadcasts, never its own postgres_changes.
  */
 import WebSocket from 'ws';
 import type { JwtClaims } from '../auth/jwt.js';
+import { escaped, inScope, type Scope } from '../lastResort.js';
+import type { RealtimeLimits } from '../limits.js';
 import type { Logger } from '../logger.js';
+import type { Principal } from './budgets.js';
 import { ChannelState, type Channel, type ChannelSocket } from './channel.js';
 import { ChannelEvent, CloseCode, type Vsn } from './constants.js';
 import { RealtimeError, RealtimeErrorCode, type RealtimeErrorCode as Code } from './errors.js';
-import { RateWindow, type RealtimeLimits } from './limits.js';
 import { decodeClientMessage, type ClientMessage } from './messages.js';
+import { RateWindow } from './rates.js';
 import { FrameError, encodeMessage, type ReplyTarget } from './serializer.js';
 
 /** What a connection asks of the hub. */
@@ -21,7 +32,7 @@ export interface ConnectionHandlers {
   broadcast(channel: Channel, msg: Extract<ClientMessage, { type: 'broadcast' }>): void;
   track(channel: Channel, msg: Extract<ClientMessage, { type: 'presence_track' }>): void;
   untrack(channel: Channel, msg: Extract<ClientMessage, { type: 'presence_untrack' }>): void;
-  /** The connection is gone: drop its channels. */
+  /** The connection is gone: drop its channels and give back what it held. */
   dropped(conn: Connection): void;
 }
 
@@ -31,14 +42,27 @@ export interface ConnectionInit {
   /** The verified apikey of the upgrade; joins without access_token run under it. */
   apikey: string;
   apikeyClaims: JwtClaims;
+  /** The client's address as budgets count it (http/principal.ts). */
+  address: string;
+  /** The principal the upgrade's apikey counts for (the address for the anon key), already charged for this socket. */
+  upgradePrincipal: Principal | undefined;
 }
+
+/** How a frame is treated when the client reads slowly (see the file comment). */
+export const FrameKind = { Control: 'control', Changes: 'changes', Ephemeral: 'ephemeral' } as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+/** What became of a frame handed to {@link Connection.send}. */
+export const Sent = { Ok: 'ok', Dropped: 'dropped', Lagging: 'lagging', Closed: 'closed' } as const;
+export type Sent = (typeof Sent)[keyof typeof Sent];
 
 /** The Connection of a socket, so one set of listener functions serves every socket (no closures per connection). */
 const kConnection = Symbol('connection');
 const owner = (ws: WebSocket) => (ws as WebSocket & { [kConnection]: Connection })[kConnection];
 
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  owner(this).onFrame(data, isBinary);
+  const conn = owner(this);
+  inScope(conn.scope, () => conn.onFrame(data, isBinary));
 }
 function onClose(this: WebSocket): void {
   owner(this).onClosed();
@@ -56,11 +80,25 @@ export class Connection implements ChannelSocket {
   readonly vsn: Vsn;
   readonly apikey: string;
   readonly apikeyClaims: JwtClaims;
+  readonly address: string;
+  readonly upgradePrincipal: Principal | undefined;
+  /** Users (principals) this socket is counted for: each user that joined a channel on it with their token. */
+  readonly users = new Set<Principal>();
   readonly channels = new Map<string, Channel>();
   readonly joins: RateWindow;
+  readonly presenceTracks: RateWindow;
+  /** postgres_changes bindings and their filter bytes held by this connection's channels. */
+  bindings = 0;
+  filterBytes = 0;
+  /** Bytes of presence metas this connection's channels track. */
+  presenceBytes = 0;
   /** Last time anything arrived (heartbeats included). */
   lastSeen = Date.now();
+  /** The last-resort scope of this connection's frames (lastResort.ts). */
+  readonly scope: Scope;
   private readonly messages: RateWindow;
+  /** Set while ephemeral frames are being dropped; cleared once the client caught up. */
+  private droppingEphemeral = false;
   private closed = false;
 
   constructor(
@@ -68,14 +106,22 @@ export class Connection implements ChannelSocket {
     init: ConnectionInit,
     private readonly hub: ConnectionHandlers,
     private readonly limits: RealtimeLimits,
+    private readonly maxJsonDepth: number,
     /** @internal */ readonly logger: Logger,
   ) {
     this.id = init.id;
     this.vsn = init.vsn;
     this.apikey = init.apikey;
     this.apikeyClaims = init.apikeyClaims;
+    this.address = init.address;
+    this.upgradePrincipal = init.upgradePrincipal;
     this.joins = new RateWindow(limits.maxJoinsPerSecond);
+    this.presenceTracks = new RateWindow(limits.maxPresenceTracksPerSecond);
     this.messages = new RateWindow(limits.maxMessagesPerSecond);
+    this.scope = {
+      describe: () => ({ websocket: this.id, address: this.address }),
+      fail: () => this.close(CloseCode.InternalError, 'internal server error'),
+    };
     (ws as WebSocket & { [kConnection]: Connection })[kConnection] = this;
     ws.on('message', onMessage);
     ws.on('close', onClose);
@@ -86,15 +132,36 @@ export class Connection implements ChannelSocket {
     return !this.closed && this.ws.readyState === WebSocket.OPEN;
   }
 
-  /** Queues a frame, unless the client has not read the last `maxOutgoingBufferBytes`: then it is disconnected. */
-  send(frame: string | Buffer, binary = false): boolean {
-    if (!this.isOpen) return false;
-    if (this.ws.bufferedAmount > this.limits.maxOutgoingBufferBytes) {
+  /**
+   * Queues a frame, unless the client is too far behind for its kind (see the file comment). `topic` is where a
+   * dropped ephemeral frame was going, for the one system message that reports the drops.
+   */
+  send(frame: string | Buffer, kind: FrameKind = FrameKind.Control, binary = false, topic?: string): Sent {
+    if (!this.isOpen) return Sent.Closed;
+    const unread = this.ws.bufferedAmount;
+    if (unread > this.limits.maxOutgoingBufferBytes) {
       this.close(CloseCode.TryAgainLater, `slow consumer: more than ${this.limits.maxOutgoingBufferBytes} bytes unread`);
-      return false;
+      return Sent.Closed;
+    }
+    if (kind === FrameKind.Ephemeral) {
+      if (unread > this.limits.ephemeralBufferBytes) return this.dropEphemeral(topic);
+      if (this.droppingEphemeral && unread <= this.limits.ephemeralBufferBytes / 2) this.droppingEphemeral = false;
+    } else if (kind === FrameKind.Changes && unread > this.limits.changesBufferBytes) {
+      return Sent.Lagging;
     }
     this.ws.send(frame, { binary });
-    return true;
+    return Sent.Ok;
+  }
+
+  private dropEphemeral(topic: string | undefined): Sent {
+    if (!this.droppingEphemeral && topic !== undefined) {
+      this.droppingEphemeral = true;
+      const message = `${RealtimeErrorCode.EphemeralDropped}: this client reads too slowly (more than ${this.limits.ephemeralBufferBytes} bytes unread); broadcast and presence messages to it are being dropped until it catches up`;
+      this.ws.send(encodeMessage(this.vsn, { joinRef: this.channels.get(topic)?.joinRef ?? null, ref: null, topic }, ChannelEvent.System, {
+        extension: 'system', status: 'error', message, channel: topic.replace(/^realtime:/, ''),
+      }));
+    }
+    return Sent.Dropped;
   }
 
   /** Closes with a code and reason; the socket is destroyed if the client does not finish the close handshake. */
@@ -127,7 +194,7 @@ export class Connection implements ChannelSocket {
     this.lastSeen = Date.now();
     let msg: ClientMessage;
     try {
-      msg = decodeClientMessage(data, isBinary);
+      msg = decodeClientMessage(data, isBinary, this.maxJsonDepth);
     } catch (err) {
       return this.refuse(err);
     }
@@ -141,8 +208,7 @@ export class Connection implements ChannelSocket {
     try {
       this.dispatch(msg);
     } catch (err) {
-      this.logger.error({ err, conn: this.id, event: msg.type }, 'realtime message handling failed');
-      this.replyError(msg, RealtimeErrorCode.Internal, 'internal server error');
+      escaped(this.logger, err, 'caught', this.scope);
     }
   }
 

@@ -18,6 +18,15 @@ export const RealtimeErrorCode = {
   TooManyJoins: 'ClientJoinRateLimitReached',
   TooManyMessages: 'ClientMessageRateLimitReached',
   TooManyConnections: 'ConnectionRateLimitReached',
+  TooManyBroadcasts: 'BroadcastRateLimitReached',
+  TooManyPresenceTracks: 'PresenceRateLimitReached',
+  SubscriptionBudget: 'SubscriptionBudgetExceeded',
+  PresenceBudget: 'PresenceBudgetExceeded',
+  /** This client reads too slowly: broadcast and presence messages to it were dropped (a system message). */
+  EphemeralDropped: 'BroadcastDropped',
+  /** This client reads too slowly to keep up with its own postgres_changes: rejoin and catch up. */
+  ChangesLagging: 'ChangesLagging',
+  PrivateOnly: 'PrivateOnly',
   PayloadTooLarge: 'PayloadTooLarge',
   UnsupportedVersion: 'UnsupportedVersion',
   ServerShuttingDown: 'ServerShuttingDown',

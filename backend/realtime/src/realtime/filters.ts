@@ -5,7 +5,7 @@
  */
 import { isUuid } from '@mobvibe/events';
 import { RealtimeError, RealtimeErrorCode } from './errors.js';
-import { MAX_FILTER_VALUES } from './limits.js';
+import { MAX_FILTER_VALUES } from '../limits.js';
 
 export const FilterOp = { Eq: 'eq', Neq: 'neq', Lt: 'lt', Lte: 'lte', Gt: 'gt', Gte: 'gte', In: 'in' } as const;
 export type FilterOp = (typeof FilterOp)[keyof typeof FilterOp];

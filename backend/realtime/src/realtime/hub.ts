@@ -1,37 +1,49 @@
 /**
- * The hub (internal): joins and leaves, token refresh, the subscription index, change fan-out, broadcast and
- * presence. It holds every channel of this server process.
+ * The hub (internal): the channels of this server process, how they are joined, re-authorized and ended. What
+ * a joined channel does is elsewhere: postgres_changes fan-out (changeFanout.ts), broadcast (broadcast.ts),
+ * presence (presence.ts). A join is checked, in order, for its topic and rate, the private-only setting, its
+ * budgets (budgets.ts), its postgres_changes bindings (authorize.ts) and, for a private channel, the
+ * realtime.messages read policy (policies.ts).
  *
  * SUBSCRIBED means live: a postgres_changes join is answered ok only after its subscriptions are in the index
- * and while this process's LISTEN is active, so every commit after the client sees SUBSCRIBED is delivered.
+ * and while this process's change feed is up, so every commit after the client sees SUBSCRIBED is delivered.
  */
 import { AuthError, verifyJwt, type JwtClaims } from '../auth/jwt.js';
 import type { Database } from '../db/database.js';
+import type { BodyLimits } from '../http/body.js';
+import { principalKey } from '../http/principal.js';
+import type { RealtimeLimits } from '../limits.js';
 import type { Logger } from '../logger.js';
-import { authorizeBindings, checkPrivate, ownerChangedSession, pinsSession } from './authorize.js';
-import { fanOutBroadcast } from './broadcast.js';
+import { authorizeBindings, pinnedIds } from './authorize.js';
+import { Broadcaster } from './broadcast.js';
+import { overBudget, Principals, socketLimitOf } from './budgets.js';
 import type { Catalog } from './catalog.js';
+import { ChangeFanout } from './changeFanout.js';
 import { Channel, ChannelState } from './channel.js';
 import { FeedState, type FeedStateChange } from './changeFeed.js';
-import { changeDataJson, routingRow, type Change } from './changes.js';
+import type { Change } from './changes.js';
 import type { Connection, ConnectionHandlers } from './connection.js';
-import { ChannelEvent, TOPIC_PREFIX, type Vsn } from './constants.js';
+import { ChannelEvent, TOPIC_PREFIX } from './constants.js';
 import { Expiries } from './expiries.js';
 import { RealtimeError, RealtimeErrorCode, toRealtimeError } from './errors.js';
-import type { RealtimeLimits } from './limits.js';
 import type { ClientMessage } from './messages.js';
-import { parseBindings, SubscriptionIndex } from './postgresChanges.js';
-import { PresenceRegistry, type PresenceDiff } from './presence.js';
+import { readPolicies } from './policies.js';
+import { parseBindings } from './postgresChanges.js';
+import { Presence } from './presence.js';
 import { Rooms } from './rooms.js';
-import { encodeRaw } from './serializer.js';
 
 export interface HubOptions {
   db: Database;
   catalog: Catalog;
   jwtSecret: string;
   limits: RealtimeLimits;
+  /** Limits of the REST broadcast API's request bodies. */
+  body: BodyLimits;
+  trustProxyHops: number;
+  /** Refuse public channels (MOBVIBE_REALTIME_PRIVATE_ONLY), as Supabase's "allow public access" off. */
+  privateOnly: boolean;
   logger: Logger;
-  /** Whether this process is LISTENing (the change feed is up). */
+  /** Whether this process receives changes (the change feed is up). */
   feedIsUp(): boolean;
 }
 
@@ -52,18 +64,27 @@ type Ending =
 
 export class Hub implements ConnectionHandlers {
   readonly rooms = new Rooms();
-  private readonly index = new SubscriptionIndex<Channel>();
-  private readonly presence = new PresenceRegistry();
-  /** Channels with postgres_changes bindings. */
-  private readonly pgChannels = new Set<Channel>();
+  readonly principals: Principals;
+  readonly broadcaster: Broadcaster;
+  private readonly changes: ChangeFanout;
+  private readonly presence: Presence;
   /** Joined channels by the second their token expires. */
   private readonly expiries = new Expiries<Channel>((channel) => this.expire(channel));
 
-  constructor(private readonly opts: HubOptions) {}
+  constructor(private readonly opts: HubOptions) {
+    this.principals = new Principals(opts.limits);
+    this.changes = new ChangeFanout(opts.catalog, (channel, message) => this.end(channel, { kind: 'error', extension: 'postgres_changes', message }));
+    this.presence = new Presence(this.rooms, opts.db, opts.limits);
+    this.broadcaster = new Broadcaster({
+      rooms: this.rooms, db: opts.db, principals: this.principals, limits: opts.limits, jwtSecret: opts.jwtSecret,
+      body: opts.body, trustProxyHops: opts.trustProxyHops, privateOnly: opts.privateOnly,
+    });
+  }
 
-  /** Stops the expiry timer (the server is closing). */
+  /** Stops the timers (the server is closing). */
   close(): void {
     this.expiries.stop();
+    this.principals.stop();
   }
 
   // ---- joining and leaving ----
@@ -72,30 +93,35 @@ export class Hub implements ConnectionHandlers {
     const { topic, ref, joinRef, join } = msg;
     let channel: Channel | undefined;
     try {
-      this.checkJoin(conn, topic);
+      this.checkJoin(conn, topic, join.private);
       const previous = conn.channels.get(topic);
       if (previous) this.end(previous, { kind: 'silent' });
       channel = new Channel(conn, topic, joinRef, join, this.verify(join.accessToken ?? conn.apikey));
       conn.channels.set(topic, channel);
-      checkPrivate(join.private, channel.claims);
       channel.bindings = parseBindings(join.postgresChanges, this.opts.catalog, this.opts.limits.maxBindingsPerChannel);
-      await authorizeBindings(this.opts.db, channel.claims, channel.bindings).catch((err: unknown) => {
-        throw join.accessToken === undefined ? withNoTokenHint(err) : err;
-      });
+      this.charge(conn, channel, join.postgresChanges);
+      const revocationMark = this.changes.revocations.mark;
+      const [, policies] = await Promise.all([
+        authorizeBindings(this.opts.db, channel.claims, channel.bindings).catch((err: unknown) => {
+          throw join.accessToken === undefined ? withNoTokenHint(err) : err;
+        }),
+        channel.isPrivate ? readPolicies(this.opts.db, channel.claims, channel.subTopic) : undefined,
+      ]);
+      channel.policies = policies;
       // A leave, a newer join of the topic, or the socket closing while we checked: that answer is moot.
       if (channel.state !== ChannelState.Joining || !conn.isOpen) return;
+      this.checkNotRevoked(channel, revocationMark);
       this.activate(channel, ref);
     } catch (err) {
       if (channel && channel.state !== ChannelState.Joining) return;
-      if (channel && conn.channels.get(topic) === channel) conn.channels.delete(topic);
-      if (channel) channel.state = ChannelState.Closed;
+      if (channel) this.end(channel, { kind: 'silent' });
       const e = toRealtimeError(err);
       if (e.code === RealtimeErrorCode.Internal) this.opts.logger.error({ err, topic }, 'join failed');
       conn.reply(msg, 'error', { reason: e.reason });
     }
   }
 
-  private checkJoin(conn: Connection, topic: string): void {
+  private checkJoin(conn: Connection, topic: string, isPrivate: boolean): void {
     if (!topic.startsWith(TOPIC_PREFIX) || topic.length === TOPIC_PREFIX.length) {
       throw new RealtimeError(RealtimeErrorCode.UnmatchedTopic, `topics are "${TOPIC_PREFIX}<name>", got "${topic}"`);
     }
@@ -106,6 +132,68 @@ export class Hub implements ConnectionHandlers {
     const max = this.opts.limits.maxChannelsPerConnection;
     if (others >= max) {
       throw new RealtimeError(RealtimeErrorCode.TooManyChannels, `this connection already has ${others} channels (limit ${max}); leave one first`);
+    }
+    if (this.opts.privateOnly && !isPrivate) {
+      throw new RealtimeError(RealtimeErrorCode.PrivateOnly, 'This project only allows private channels', { status: 403 });
+    }
+  }
+
+  /**
+   * Counts the channel against its connection's and its principal's budgets (refused, with the budget named,
+   * past any of them); {@link release} gives it all back when the channel ends, however it ends.
+   */
+  private charge(conn: Connection, channel: Channel, raw: ReadonlyArray<{ filter?: string }>): void {
+    const l = this.opts.limits;
+    const filterBytes = raw.reduce((n, b) => n + Buffer.byteLength(b.filter ?? ''), 0);
+    if (conn.bindings + channel.bindings.length > l.maxBindingsPerConnection) {
+      throw overBudget(RealtimeErrorCode.SubscriptionBudget, `this connection would hold ${conn.bindings + channel.bindings.length} postgres_changes bindings`, 'maxBindingsPerConnection', l);
+    }
+    if (conn.filterBytes + filterBytes > l.maxFilterBytesPerConnection) {
+      throw overBudget(RealtimeErrorCode.SubscriptionBudget, `this connection would hold ${conn.filterBytes + filterBytes} bytes of filters`, 'maxFilterBytesPerConnection', l);
+    }
+    const principal = this.principals.get(principalKey(channel.claims, conn.address));
+    if (principal) {
+      if (!principal.joins.take()) throw overBudget(RealtimeErrorCode.TooManyJoins, `${principal.label} joins more than ${l.maxJoinsPerSecondPerUser} channels per second; retry shortly`, 'maxJoinsPerSecondPerUser', l);
+      if (principal.channels >= l.maxChannelsPerUser) throw overBudget(RealtimeErrorCode.TooManyChannels, `${principal.label} already has ${principal.channels} channels`, 'maxChannelsPerUser', l);
+      if (principal.filterBytes + filterBytes > l.maxFilterBytesPerUser) {
+        throw overBudget(RealtimeErrorCode.SubscriptionBudget, `${principal.label} would hold ${principal.filterBytes + filterBytes} bytes of filters`, 'maxFilterBytesPerUser', l);
+      }
+      // A user's sockets are counted on their first join with that user's token.
+      if (principal !== conn.upgradePrincipal && !conn.users.has(principal)) {
+        this.principals.checkSocket(principal, socketLimitOf(principal));
+        this.principals.addSocket(principal);
+        conn.users.add(principal);
+      }
+      principal.channels++;
+      principal.filterBytes += filterBytes;
+    }
+    channel.principal = principal;
+    channel.filterBytes = filterBytes;
+    channel.chargedBindings = channel.bindings.length;
+    conn.bindings += channel.bindings.length;
+    conn.filterBytes += filterBytes;
+  }
+
+  private release(channel: Channel): void {
+    const conn = channel.socket;
+    conn.bindings -= channel.chargedBindings;
+    conn.filterBytes -= channel.filterBytes;
+    const p = channel.principal;
+    if (p) {
+      p.channels--;
+      p.filterBytes -= channel.filterBytes;
+    }
+    channel.principal = undefined;
+    channel.chargedBindings = 0;
+    channel.filterBytes = 0;
+  }
+
+  /** A session this channel is pinned to was deleted or moved while its access was checked: refuse, the client retries. */
+  private checkNotRevoked(channel: Channel, mark: number): void {
+    if (channel.isServiceRole) return;
+    const revoked = this.changes.revocations.revokedSince(mark, pinnedIds(channel.bindings));
+    if (revoked !== undefined) {
+      throw new RealtimeError(RealtimeErrorCode.AccessChanged, `session ${revoked} was deleted or changed owner while this join was checked; join again`, { status: 409 });
     }
   }
 
@@ -130,16 +218,11 @@ export class Hub implements ConnectionHandlers {
     }
     channel.state = ChannelState.Joined;
     this.rooms.add(channel);
-    for (const binding of channel.bindings) {
-      const sub = { channel, binding };
-      channel.subscriptions.push(sub);
-      this.index.add(sub);
-    }
-    if (hasChanges) this.pgChannels.add(channel);
+    this.changes.subscribe(channel);
     this.expiries.add(channel, channel.claims.exp);
     channel.reply(ref, 'ok', { postgres_changes: channel.bindings.map((b) => ({ ...b.raw, id: b.id })) });
     if (hasChanges) channel.system('postgres_changes', 'ok', 'Subscribed to PostgreSQL');
-    if (channel.presenceEnabled) channel.push(ChannelEvent.PresenceState, this.presence.state(channel.roomKey));
+    this.presence.joined(channel);
   }
 
   leave(channel: Channel): void {
@@ -148,21 +231,24 @@ export class Hub implements ConnectionHandlers {
 
   dropped(conn: Connection): void {
     for (const channel of [...conn.channels.values()]) this.end(channel, { kind: 'silent' });
+    for (const user of conn.users) this.principals.removeSocket(user);
+    conn.users.clear();
+    this.principals.removeSocket(conn.upgradePrincipal);
   }
 
-  /** Unregisters a channel and tells its client how it ended (system message, then phx_close or phx_error). */
+  /** Unregisters a channel, gives back its budgets and tells its client how it ended (system message, then phx_close or phx_error). */
   private end(channel: Channel, ending: Ending): void {
     if (channel.state === ChannelState.Closed) return;
+    const wasJoined = channel.state === ChannelState.Joined;
     channel.state = ChannelState.Closed;
     this.expiries.delete(channel, channel.claims.exp);
     const { channels } = channel.socket;
     if (channels.get(channel.topic) === channel) channels.delete(channel.topic);
-    for (const sub of channel.subscriptions) this.index.remove(sub);
-    channel.subscriptions = [];
-    this.pgChannels.delete(channel);
+    this.changes.unsubscribe(channel);
     this.rooms.remove(channel);
-    const diff = this.presence.untrack(channel.roomKey, channel.presenceKey, channel.uid);
-    if (diff) this.sendPresenceDiff(channel, diff);
+    this.presence.left(channel);
+    this.release(channel);
+    if (!wasJoined) return;
     if (ending.kind === 'close') {
       channel.system('system', 'error', ending.message);
       channel.end(ChannelEvent.Close);
@@ -195,11 +281,14 @@ export class Hub implements ConnectionHandlers {
     try {
       if (verified instanceof Error) throw verified;
       const claims = verified as JwtClaims;
-      checkPrivate(channel.isPrivate, claims);
-      await authorizeBindings(this.opts.db, claims, channel.bindings);
+      const [, policies] = await Promise.all([
+        authorizeBindings(this.opts.db, claims, channel.bindings),
+        channel.isPrivate ? readPolicies(this.opts.db, claims, channel.subTopic) : undefined,
+      ]);
       if (seq !== channel.authSeq || channel.state !== ChannelState.Joined) return;
       this.expiries.delete(channel, channel.claims.exp);
       channel.claims = claims;
+      channel.policies = policies;
       this.expiries.add(channel, claims.exp);
     } catch (err) {
       if (seq !== channel.authSeq || channel.state !== ChannelState.Joined) return;
@@ -209,102 +298,27 @@ export class Hub implements ConnectionHandlers {
     }
   }
 
-  // ---- postgres_changes ----
+  // ---- what joined channels do ----
 
-  /** Delivers committed changes in order; each frame is serialised once per topic and binding-id set. */
+  /** Delivers committed changes in order. */
   deliverChanges(changes: Change[]): void {
-    for (const change of changes) {
-      const moved = ownerChangedSession(change);
-      if (moved) this.revokeSession(moved);
-      const matches = this.index.match(change.table, change.type, routingRow(change));
-      if (matches.size === 0) continue;
-      const data = changeDataJson(change, this.opts.catalog.get(change.table)!);
-      const frames = new Map<string, Buffer>();
-      for (const [channel, ids] of matches) {
-        const key = `${channel.socket.vsn}|${channel.topic}|${ids.join(',')}`;
-        let frame = frames.get(key);
-        if (!frame) {
-          const payload = `{"ids":[${ids.join(',')}],"data":${data}}`;
-          frame = Buffer.from(encodeRaw(channel.socket.vsn, { joinRef: null, ref: null, topic: channel.topic }, ChannelEvent.PostgresChanges, payload));
-          frames.set(key, frame);
-        }
-        channel.socket.send(frame);
-      }
-    }
+    this.changes.deliver(changes);
   }
 
-  /** A session changed owner: channels of other roles pinned to it are errored, so their clients rejoin and are re-checked. */
-  private revokeSession(sessionId: string): void {
-    for (const channel of [...this.pgChannels]) {
-      if (channel.isServiceRole || !channel.bindings.some((b) => pinsSession(b, sessionId))) continue;
-      this.end(channel, {
-        kind: 'error',
-        extension: 'postgres_changes',
-        message: `${RealtimeErrorCode.AccessChanged}: session ${sessionId} changed owner; rejoin to check access again`,
-      });
-    }
-  }
-
-  /** The LISTEN connection went down: changes may be missed, so every postgres_changes channel is errored. */
+  /** The change feed went down: changes may be missed, so every postgres_changes channel is errored. */
   feedStateChanged(change: FeedStateChange): void {
-    if (change.newState !== FeedState.Down) return;
-    const message = `${RealtimeErrorCode.PostgresChangesUnavailable}: lost the connection to PostgreSQL (${change.reason}); changes may have been missed: rejoin and catch up`;
-    for (const channel of [...this.pgChannels]) this.end(channel, { kind: 'error', extension: 'postgres_changes', message });
+    if (change.newState === FeedState.Down) this.changes.feedDown(change.reason);
   }
-
-  // ---- broadcast and presence ----
 
   broadcast(channel: Channel, msg: Msg<'broadcast'>): void {
-    const max = this.opts.limits.maxPayloadBytes;
-    if (msg.content.body.length > max) {
-      const reason = `${RealtimeErrorCode.PayloadTooLarge}: broadcast payload of ${msg.content.body.length} bytes exceeds the limit of ${max} bytes`;
-      if (msg.ref !== null) channel.reply(msg.ref, 'error', { reason, error: 'payload_size_exceeded' });
-      return;
-    }
-    fanOutBroadcast(this.rooms.members(channel.roomKey), channel.topic, msg.content, channel);
-    if (channel.ack && msg.ref !== null) channel.reply(msg.ref, 'ok', {});
+    void this.broadcaster.fromChannel(channel, msg);
   }
 
   track(channel: Channel, msg: Msg<'presence_track'>): void {
-    const max = this.opts.limits.maxPayloadBytes;
-    if (msg.bytes > max) {
-      channel.reply(msg.ref, 'error', { reason: `${RealtimeErrorCode.PayloadTooLarge}: presence payload of ${msg.bytes} bytes exceeds the limit of ${max} bytes` });
-      return;
-    }
-    const diff = this.presence.track(channel.roomKey, channel.presenceKey, channel.uid, msg.meta);
-    channel.reply(msg.ref, 'ok', {});
-    if (!channel.presenceEnabled) {
-      // Tracking turns presence on: this client never got the join-time state.
-      channel.presenceEnabled = true;
-      channel.push(ChannelEvent.PresenceState, this.presence.state(channel.roomKey));
-    }
-    this.sendPresenceDiff(channel, diff);
+    void this.presence.track(channel, msg);
   }
 
   untrack(channel: Channel, msg: Msg<'presence_untrack'>): void {
-    const diff = this.presence.untrack(channel.roomKey, channel.presenceKey, channel.uid);
-    channel.reply(msg.ref, 'ok', {});
-    if (diff) this.sendPresenceDiff(channel, diff);
-  }
-
-  /**
-   * A re-track goes out as two diffs, the leave first: realtime-js (2.109) strips `phx_ref` from the metas a key
-   * still holds while it handles a diff, so an old meta sent as a leave together with its replacement would stay.
-   */
-  private sendPresenceDiff(from: Channel, diff: PresenceDiff): void {
-    if (Object.keys(diff.joins).length > 0 && Object.keys(diff.leaves).length > 0) {
-      this.sendPresenceDiff(from, { joins: {}, leaves: diff.leaves });
-      this.sendPresenceDiff(from, { joins: diff.joins, leaves: {} });
-      return;
-    }
-    const json = JSON.stringify(diff);
-    const frames = new Map<Vsn, Buffer>();
-    for (const member of this.rooms.members(from.roomKey)) {
-      if (member.state !== ChannelState.Joined || !member.presenceEnabled) continue;
-      const vsn = member.socket.vsn;
-      let frame = frames.get(vsn);
-      if (!frame) frames.set(vsn, (frame = Buffer.from(encodeRaw(vsn, { joinRef: null, ref: null, topic: from.topic }, ChannelEvent.PresenceDiff, json))));
-      member.socket.send(frame);
-    }
+    this.presence.untrack(channel, msg.ref);
   }
 }

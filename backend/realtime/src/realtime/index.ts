@@ -1,7 +1,5 @@
 /** Public API of the Realtime endpoint; everything else in this folder is internal. */
 export { startRealtime } from './realtime.js';
 export type { Realtime, RealtimeOptions } from './realtime.js';
-export { DEFAULT_REALTIME_LIMITS } from './limits.js';
-export type { RealtimeLimits } from './limits.js';
 export { RealtimeError, RealtimeErrorCode } from './errors.js';
 export { FeedState } from './changeFeed.js';

@@ -45,9 +45,12 @@ export type ClientMessage =
   | (Routed & { type: 'presence_untrack' })
   | (Routed & { type: 'unknown'; event: string });
 
-/** Decodes and validates one WebSocket message; throws FrameError (with `replyTo` when a reply is possible). */
-export function decodeClientMessage(data: Buffer, isBinary: boolean): ClientMessage {
-  const env = decodeFrame(data, isBinary);
+/**
+ * Decodes and validates one WebSocket message (JSON nested at most `maxDepth` levels); throws FrameError (with
+ * `replyTo` when a reply is possible).
+ */
+export function decodeClientMessage(data: Buffer, isBinary: boolean, maxDepth: number): ClientMessage {
+  const env = decodeFrame(data, isBinary, maxDepth);
   const at: Routed = { joinRef: env.joinRef, ref: env.ref, topic: env.topic };
   const invalid = (message: string, code: RealtimeErrorCode = RealtimeErrorCode.InvalidPayload) => new FrameError(code, message, at);
   if (env.binaryBroadcast) return { ...at, type: 'broadcast', content: env.binaryBroadcast };

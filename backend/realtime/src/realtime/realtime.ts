@@ -9,23 +9,25 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { briefError, type Database } from '../db/database.js';
 import type { RequestTarget } from '../http/target.js';
 import type { Logger } from '../logger.js';
-import { handleBroadcastApi } from './broadcast.js';
 import { loadCatalog } from './catalog.js';
 import { ChangeFeed, type FeedState } from './changeFeed.js';
 import { Connection, type ConnectionHandlers, type ConnectionInit } from './connection.js';
 import { CloseCode } from './constants.js';
 import { startHeartbeatSweep } from './heartbeat.js';
 import { Hub } from './hub.js';
-import type { RealtimeLimits } from './limits.js';
+import type { Limits } from '../limits.js';
 import { handleUpgrade } from './upgrade.js';
 
 export interface RealtimeOptions {
   db: Database;
   databaseUrl: string;
   jwtSecret: string;
-  limits: RealtimeLimits;
-  /** Largest REST broadcast request body. */
-  maxBodyBytes: number;
+  /** Every limit; Realtime uses `limits.realtime`, and the HTTP body limits for the broadcast API. */
+  limits: Limits;
+  /** X-Forwarded-For hops to trust for the client address (config.ts). */
+  trustProxyHops: number;
+  /** Refuse public channels (MOBVIBE_REALTIME_PRIVATE_ONLY). */
+  privateOnly: boolean;
   logger: Logger;
 }
 
@@ -45,11 +47,12 @@ export interface Realtime {
  * (if PostgreSQL is unreachable it keeps retrying, and postgres_changes joins are refused until it is up).
  *
  * @example
- * const realtime = await startRealtime({ db, databaseUrl, jwtSecret, limits: config.limits.realtime, maxBodyBytes, logger });
+ * const realtime = await startRealtime({ db, databaseUrl, jwtSecret, limits: config.limits, trustProxyHops: 0, logger });
  * routes.upgrades.push(['/realtime/v1/websocket', realtime.handleUpgrade]);
  */
 export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
-  const { limits, logger } = opts;
+  const { logger } = opts;
+  const limits = opts.limits.realtime;
   const catalog = await loadCatalog(opts.db.pool);
   // Rows are fetched on a pool of their own, so REST traffic cannot delay deliveries.
   const feedPool = new pg.Pool({
@@ -60,7 +63,11 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
     if (!closing) logger.warn({ err: briefError(err) }, 'idle realtime feed connection lost');
   });
   const feedRef: { current?: ChangeFeed } = {};
-  const hub = new Hub({ db: opts.db, catalog, jwtSecret: opts.jwtSecret, limits, logger, feedIsUp: () => feedRef.current?.isUp === true });
+  const body = { maxBytes: opts.limits.maxRequestBodyBytes, maxDepth: opts.limits.maxJsonDepth };
+  const hub = new Hub({
+    db: opts.db, catalog, jwtSecret: opts.jwtSecret, limits, body, trustProxyHops: opts.trustProxyHops, privateOnly: opts.privateOnly, logger,
+    feedIsUp: () => feedRef.current?.isUp === true,
+  });
   const feed = new ChangeFeed({
     databaseUrl: opts.databaseUrl,
     pool: feedPool,
@@ -94,21 +101,24 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
     wss,
     jwtSecret: opts.jwtSecret,
     limits,
+    principals: hub.principals,
+    trustProxyHops: opts.trustProxyHops,
     accepting: () => accepting,
     connectionCount: () => connections.size,
     accept: (ws: WebSocket, init: Omit<ConnectionInit, 'id'>) => {
-      connections.add(new Connection(ws, { ...init, id: nextId++ }, handlers, limits, logger));
+      connections.add(new Connection(ws, { ...init, id: nextId++ }, handlers, limits, opts.limits.maxJsonDepth, logger));
     },
   };
-  const apiCtx = { rooms: hub.rooms, jwtSecret: opts.jwtSecret, limits, maxBodyBytes: opts.maxBodyBytes };
+  const stopPartitions = maintainMessagesPartitions(opts.db, logger);
   return {
     handleUpgrade: (req, socket, head, url) => handleUpgrade(req, socket, head, url, upgradeCtx),
-    handleApi: (req, res, url) => handleBroadcastApi(req, res, url, apiCtx),
+    handleApi: (req, res, url) => hub.broadcaster.handleApi(req, res, url),
     feedState: () => feed.currentState,
     async close() {
       accepting = false;
       closing = true;
       stopSweep();
+      stopPartitions();
       for (const conn of [...connections]) conn.close(CloseCode.GoingAway, 'server shutting down');
       hub.close();
       await feed.close();
@@ -116,4 +126,21 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
       wss.close();
     },
   };
+}
+
+/**
+ * Keeps realtime.messages' daily partitions (migration 8) from yesterday to three days ahead, dropping those past
+ * 72 h: at start and every hour. A failure is logged and retried at the next run; on a database whose
+ * realtime.messages belongs to someone else (hosted Supabase) the function does nothing.
+ */
+function maintainMessagesPartitions(db: Database, logger: Logger): () => void {
+  const run = () =>
+    db.pool.query('select * from mobvibe.maintain_messages_partitions()').then(
+      ({ rows }) => rows[0]?.created || rows[0]?.dropped ? logger.info(rows[0], 'realtime.messages partitions maintained') : undefined,
+      (err: unknown) => logger.warn({ err: briefError(err as Error) }, 'could not maintain realtime.messages partitions; retrying in an hour'),
+    );
+  void run();
+  const timer = setInterval(run, 3_600_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -6,9 +6,10 @@
  * use the connection's vsn. Binary frames (vsn 2.0.0) carry broadcasts: kind 3 from the client, kind 4 to it.
  * Nothing leaves this module unvalidated: callers get an {@link Envelope} or a {@link FrameError}.
  */
+import { JsonInputError, parseJson } from '../http/json.js';
 import { BinaryKind, PayloadEncoding, Vsn } from './constants.js';
 import { RealtimeError, RealtimeErrorCode, type RealtimeErrorCode as Code } from './errors.js';
-import { MAX_TOPIC_LENGTH } from './limits.js';
+import { MAX_TOPIC_LENGTH } from '../limits.js';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -45,17 +46,18 @@ const malformed = (message: string, replyTo?: ReplyTarget) => new FrameError(Rea
 
 export const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Decodes one WebSocket message; throws {@link FrameError}. */
-export function decodeFrame(data: Buffer, isBinary: boolean): Envelope {
-  return isBinary ? decodeBinary(data) : decodeText(data.toString('utf8'));
+/** Decodes one WebSocket message, JSON nested at most `maxDepth` levels (http/json.ts); throws {@link FrameError}. */
+export function decodeFrame(data: Buffer, isBinary: boolean, maxDepth: number): Envelope {
+  return isBinary ? decodeBinary(data, maxDepth) : decodeText(data.toString('utf8'), maxDepth);
 }
 
-function decodeText(text: string): Envelope {
+function decodeText(text: string, maxDepth: number): Envelope {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJson(text, maxDepth);
   } catch (err) {
-    throw malformed(`frame is not JSON (${(err as Error).message})`);
+    const depth = err instanceof JsonInputError && err.depth !== undefined;
+    throw malformed(depth ? `frame is ${(err as Error).message}` : `frame is not JSON (${(err as Error).message})`);
   }
   if (Array.isArray(value)) {
     if (value.length !== 5) throw malformed(`an array frame has 5 elements [join_ref, ref, topic, event, payload], got ${value.length}`);
@@ -90,7 +92,7 @@ function envelope(joinRefRaw: unknown, refRaw: unknown, topic: unknown, event: u
 // then join_ref, ref, topic, event, meta, payload.
 const PUSH_HEADER = 7;
 
-function decodeBinary(buf: Buffer): Envelope {
+function decodeBinary(buf: Buffer, maxDepth: number): Envelope {
   if (buf.length < 1 || buf[0] !== BinaryKind.UserBroadcastPush) {
     throw malformed(`binary frames must be broadcast pushes (kind ${BinaryKind.UserBroadcastPush}), got kind ${buf[0] ?? 'none'}`);
   }
@@ -108,20 +110,20 @@ function decodeBinary(buf: Buffer): Envelope {
   const replyTo = { joinRef: joinRef || null, ref: ref || null, topic };
   if (!topic) throw malformed('binary broadcast frame has no topic');
   if (!event) throw malformed('binary broadcast frame has no event', replyTo);
-  if (meta && !isObject(parseJson(meta))) throw malformed('binary broadcast metadata must be a JSON object', replyTo);
+  if (meta && !isObject(jsonOrUndefined(meta, maxDepth))) throw malformed('binary broadcast metadata must be a JSON object', replyTo);
   if (encoding !== PayloadEncoding.Json && encoding !== PayloadEncoding.Binary) {
     throw malformed(`binary broadcast payload encoding must be 0 (bytes) or 1 (JSON), got ${encoding}`, replyTo);
   }
   const body = buf.subarray(offset);
-  if (encoding === PayloadEncoding.Json && parseJson(body.toString('utf8')) === undefined) {
-    throw malformed('binary broadcast payload is marked JSON but does not parse', replyTo);
+  if (encoding === PayloadEncoding.Json && jsonOrUndefined(body.toString('utf8'), maxDepth) === undefined) {
+    throw malformed(`binary broadcast payload is marked JSON but does not parse (or nests deeper than ${maxDepth} levels)`, replyTo);
   }
   return { ...replyTo, event: 'broadcast', payload: { type: 'broadcast', event }, binaryBroadcast: { event, encoding: encoding as PayloadEncoding, body } };
 }
 
-function parseJson(text: string): unknown {
+function jsonOrUndefined(text: string, maxDepth: number): unknown {
   try {
-    return JSON.parse(text);
+    return parseJson(text, maxDepth);
   } catch {
     return undefined; // the callers report what was expected
   }

@@ -6,17 +6,21 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { clientAddress, principalKey } from '../http/principal.js';
 import type { RequestTarget } from '../http/target.js';
 import { AuthError, verifyJwt } from '../auth/jwt.js';
+import { socketLimitOf, type Principals } from './budgets.js';
 import type { ConnectionInit } from './connection.js';
 import { Vsn } from './constants.js';
 import { RealtimeError, RealtimeErrorCode, toRealtimeError } from './errors.js';
-import type { RealtimeLimits } from './limits.js';
+import type { RealtimeLimits } from '../limits.js';
 
 export interface UpgradeContext {
   wss: WebSocketServer;
   jwtSecret: string;
   limits: RealtimeLimits;
+  principals: Principals;
+  trustProxyHops: number;
   accepting(): boolean;
   connectionCount(): number;
   accept(ws: WebSocket, init: Omit<ConnectionInit, 'id'>): void;
@@ -48,7 +52,11 @@ function admit(req: IncomingMessage, url: RequestTarget, ctx: UpgradeContext): O
   if (ctx.connectionCount() >= ctx.limits.maxConnections) {
     throw new RealtimeError(RealtimeErrorCode.TooManyConnections, `too many connections (limit ${ctx.limits.maxConnections}); retry later`, { status: 429 });
   }
-  return { vsn: vsn as Vsn, apikey: shared(apikey), apikeyClaims };
+  // Sockets are counted per client address for the anon key (per user for a user token given as apikey).
+  const address = clientAddress(req, ctx.trustProxyHops);
+  const upgradePrincipal = ctx.principals.get(principalKey(apikeyClaims, address));
+  ctx.principals.checkSocket(upgradePrincipal, socketLimitOf(upgradePrincipal));
+  return { vsn: vsn as Vsn, apikey: shared(apikey), apikeyClaims, address, upgradePrincipal };
 }
 
 function refuse(socket: Duplex, status: number, message: string): void {
@@ -79,5 +87,10 @@ export function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer
     const e = toRealtimeError(err);
     return refuse(socket, e.status, e.status >= 500 && e.code === RealtimeErrorCode.Internal ? 'internal server error' : e.reason);
   }
-  ctx.wss.handleUpgrade(req, socket, head, (ws) => ctx.accept(ws, init));
+  // ws completes a valid handshake synchronously, so the check in admit() and this count cannot interleave;
+  // an invalid handshake never gets here, and counts nothing.
+  ctx.wss.handleUpgrade(req, socket, head, (ws) => {
+    ctx.principals.addSocket(init.upgradePrincipal);
+    ctx.accept(ws, init);
+  });
 }

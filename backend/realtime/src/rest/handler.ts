@@ -5,12 +5,14 @@ import type { Database, StatementResult } from '../db/database.js';
 import { toApiError } from '../db/pgErrors.js';
 import { ApiError, badRequest } from '../errors.js';
 import { readJsonBody } from '../http/body.js';
+import { clientAddress, principalKey, type InFlight } from '../http/principal.js';
 import { sendError, sendText, type Headers } from '../http/respond.js';
 import { decodePath, type RequestTarget } from '../http/target.js';
+import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
 import { parsePrefer, parseQuery, type Prefer, type RestQuery } from './params.js';
 import type { RpcFunction } from './functions.js';
-import { countStatement, deleteStatement, insertStatement, rpcStatement, selectStatement, updateStatement, type Statement } from './sql.js';
+import { countStatement, deleteStatement, insertStatement, rpcStatement, selectStatement, updateStatement, type ResultBounds, type Statement } from './sql.js';
 import type { Table } from './tables.js';
 import { validateRpcArgs, validateWrite } from './validators.js';
 
@@ -19,7 +21,10 @@ export interface RestContext {
   tables: Map<string, Table>;
   functions: Map<string, RpcFunction>;
   jwtSecret: string;
-  maxBodyBytes: number;
+  limits: Omit<Limits, 'realtime'>;
+  trustProxyHops: number;
+  /** Requests in flight per principal (maxRequestsInFlightPerPrincipal). */
+  inFlight: InFlight;
   logger: Logger;
 }
 
@@ -41,8 +46,16 @@ const RPC_PREFIX = '/rest/v1/rpc/';
  */
 export async function handleRest(req: IncomingMessage, res: ServerResponse, url: RequestTarget, ctx: RestContext): Promise<void> {
   let claims: JwtClaims | undefined;
+  let principal: string | undefined;
+  let entered = false;
   try {
     claims = authenticate(req, ctx.jwtSecret);
+    principal = principalKey(claims, clientAddress(req, ctx.trustProxyHops));
+    if (!(entered = ctx.inFlight.enter(principal))) {
+      throw new ApiError(429, 'too_many_requests', `more than ${ctx.inFlight.max} requests in flight at once for this ${principal!.startsWith('user:') ? 'user' : 'client address'}`, {
+        hint: 'wait for answers before sending more',
+      });
+    }
     if (url.pathname.startsWith(RPC_PREFIX)) {
       checkProfile(req);
       const outcome = await call(req, findFunction(url, ctx.functions), url, claims, ctx);
@@ -56,11 +69,17 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
     respond(req, res, outcome, query);
   } catch (err) {
     const apiError = toApiError(err, claims?.role === 'anon');
+    // Client faults are routine (debug); only the server's own failures are errors.
     const level = apiError.status >= 500 ? 'error' : 'debug';
     ctx.logger[level]({ err: apiError, cause: apiError.cause, method: req.method, path: url.pathname }, 'REST request failed');
-    sendError(res, apiError);
+    sendError(res, apiError, apiError.status === 429 ? { 'retry-after': '1' } : {});
+  } finally {
+    if (entered) ctx.inFlight.leave(principal);
   }
 }
+
+const boundsOf = (ctx: RestContext): ResultBounds => ({ maxRows: ctx.limits.maxRows, maxBytes: ctx.limits.maxResponseBytes });
+const bodyLimits = (ctx: RestContext) => ({ maxBytes: ctx.limits.maxRequestBodyBytes, maxDepth: ctx.limits.maxJsonDepth });
 
 function authenticate(req: IncomingMessage, secret: string): JwtClaims {
   try {
@@ -105,7 +124,7 @@ async function call(req: IncomingMessage, fn: RpcFunction, url: RequestTarget, c
   if (req.method !== 'POST') throw new ApiError(405, 'PGRST117', `method ${req.method} is not supported on /rest/v1/rpc/${fn.name}; call functions with POST`);
   const unsupported = [...url.searchParams.keys()];
   if (unsupported.length > 0) throw badRequest('PGRST100', `query parameters (${unsupported.join(', ')}) are not supported on /rest/v1/rpc by this server`);
-  const args = await readJsonBody(req, ctx.maxBodyBytes);
+  const args = await readJsonBody(req, bodyLimits(ctx));
   if (!isObject(args)) throw badRequest('PGRST102', `the body of /rest/v1/rpc/${fn.name} must be a JSON object of arguments by name`);
   const signature = `public.${fn.name}(${fn.args.map((a) => a.name).join(', ')})`;
   const unknown = Object.keys(args).filter((name) => !fn.args.some((a) => a.name === name));
@@ -118,7 +137,7 @@ async function call(req: IncomingMessage, fn: RpcFunction, url: RequestTarget, c
     });
   }
   validateRpcArgs(fn.name, args);
-  return write(req, ctx.db, claims, rpcStatement(fn, args));
+  return write(req, ctx.db, claims, rpcStatement(fn, args, boundsOf(ctx)));
 }
 
 function checkProfile(req: IncomingMessage): void {
@@ -134,30 +153,31 @@ async function route(req: IncomingMessage, table: Table, q: RestQuery, prefer: P
   switch (req.method) {
     case 'GET':
     case 'HEAD':
-      return single(req, await read(ctx.db, claims, table, q, prefer));
+      return single(req, await read(ctx.db, claims, table, q, prefer, boundsOf(ctx)));
     case 'POST': {
-      const rows = asRows(await readJsonBody(req, ctx.maxBodyBytes));
+      const rows = asRows(await readJsonBody(req, bodyLimits(ctx)));
       validateWrite(table.name, rows, 'insert');
       const columns = insertColumns(rows, q);
-      const stmt = insertStatement(table, q, { rows, columns, resolution: prefer.resolution, missingDefault: prefer.missingDefault, wantRows: prefer.returnRepresentation });
+      const stmt = insertStatement(table, q, { rows, columns, resolution: prefer.resolution, missingDefault: prefer.missingDefault, wantRows: prefer.returnRepresentation }, boundsOf(ctx));
       return { ...(await write(req, ctx.db, claims, stmt)), status: 201 };
     }
     case 'PATCH': {
-      const body = await readJsonBody(req, ctx.maxBodyBytes);
+      const body = await readJsonBody(req, bodyLimits(ctx));
       if (!isObject(body)) throw badRequest('PGRST102', 'PATCH body must be a JSON object');
       validateWrite(table.name, [body], 'update');
-      return write(req, ctx.db, claims, updateStatement(table, q, body, prefer.returnRepresentation));
+      return write(req, ctx.db, claims, updateStatement(table, q, body, prefer.returnRepresentation, boundsOf(ctx)));
     }
     case 'DELETE':
-      return write(req, ctx.db, claims, deleteStatement(table, q, prefer.returnRepresentation));
+      return write(req, ctx.db, claims, deleteStatement(table, q, prefer.returnRepresentation, boundsOf(ctx)));
     default:
       throw new ApiError(405, 'PGRST117', `method ${req.method} is not supported on /rest/v1/${table.name}`);
   }
 }
 
 /** A read: the select (and the count, when asked) in one round trip; reads need no rollback, so `.single()` is checked after. */
-async function read(db: Database, claims: JwtClaims, table: Table, q: RestQuery, prefer: Prefer): Promise<Outcome> {
-  const statements = prefer.count ? [selectStatement(table, q), countStatement(table, q)] : [selectStatement(table, q)];
+async function read(db: Database, claims: JwtClaims, table: Table, q: RestQuery, prefer: Prefer, bounds: ResultBounds): Promise<Outcome> {
+  const select = selectStatement(table, q, bounds);
+  const statements = prefer.count ? [select, countStatement(table, q)] : [select];
   const [rows, count] = await db.asCallerBatch(claims, statements);
   const outcome = outcome200(statements[0]!, rows!);
   return prefer.count ? { ...outcome, total: (count!.rows[0]?.total as string | undefined) ?? '0' } : outcome;

@@ -8,7 +8,7 @@ export interface Filter {
   column: string;
   op: FilterOp;
   negate: boolean;
-  /** A list for `in`; a keyword (null, true, false, unknown) for `is`. */
+  /** A list for `in`; a keyword (null, not_null, true, false, unknown) for `is`. */
   value: string | string[];
 }
 
@@ -29,7 +29,7 @@ export interface RestQuery {
   columns: string[] | undefined;
 }
 
-const IS_VALUES = ['null', 'true', 'false', 'unknown'];
+const IS_VALUES = ['null', 'not_null', 'true', 'false', 'unknown'];
 const UNSUPPORTED_KEYS = new Set(['or', 'and', 'not.or', 'not.and']);
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -110,8 +110,11 @@ function parseOrder(raw: string | null): Order[] {
 
 function parseCount(raw: string | null, name: string): number | undefined {
   if (raw === null) return undefined;
-  if (!/^\d+$/.test(raw)) throw badRequest('PGRST100', `${name}=${raw}: expected a non-negative integer`);
-  return Number(raw);
+  const value = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value)) {
+    throw badRequest('PGRST100', `${name}=${raw.slice(0, 40)}: expected an integer from 0 to ${Number.MAX_SAFE_INTEGER}`);
+  }
+  return value;
 }
 
 const columnList = (raw: string | null, name: string): string[] | undefined =>

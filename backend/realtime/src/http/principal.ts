@@ -1,0 +1,78 @@
+/**
+ * Who a budget is counted for (internal): the user (the JWT's `sub`) for authenticated callers, the client's
+ * address for everyone else (anon), and nobody for service_role, the operator's own key (docs/SECURITY.md).
+ */
+import { isIP } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { JwtClaims } from '../auth/jwt.js';
+
+/**
+ * The client's address as budgets count it: an IPv4 address, or the /64 prefix of an IPv6 address (one
+ * subscriber usually holds a whole /64). With `trustProxyHops` > 0, the address that many entries from the
+ * right of X-Forwarded-For (each trusted proxy appends the address it saw).
+ *
+ * @example
+ * clientAddress(req, 0) // '203.0.113.7' or '2001:db8:1:2::/64'
+ */
+export function clientAddress(req: IncomingMessage, trustProxyHops: number): string {
+  let address = req.socket.remoteAddress ?? 'unknown';
+  if (trustProxyHops > 0) {
+    const header = req.headers['x-forwarded-for'];
+    const hops = (Array.isArray(header) ? header.join(',') : header ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const forwarded = hops[hops.length - trustProxyHops];
+    if (forwarded && isIP(forwarded)) address = forwarded;
+  }
+  return normalize(address);
+}
+
+function normalize(address: string): string {
+  if (address.startsWith('::ffff:') && isIP(address.slice(7)) === 4) return address.slice(7);
+  if (isIP(address) !== 6) return address;
+  const groups = expand(address);
+  return `${groups.slice(0, 4).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of an IPv6 address, without leading zeros. */
+function expand(address: string): string[] {
+  const [head, tail] = address.split('::') as [string, string | undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const fill = tail === undefined ? [] : Array(8 - left.length - right.length).fill('0');
+  return [...left, ...fill, ...right].map((g) => (parseInt(g, 16) || 0).toString(16));
+}
+
+/** The budget key of a caller: `user:<sub>`, `addr:<address>`, or undefined for service_role (not counted). */
+export function principalKey(claims: Pick<JwtClaims, 'role' | 'sub'>, address: string): string | undefined {
+  if (claims.role === 'service_role') return undefined;
+  if (claims.role === 'authenticated' && typeof claims.sub === 'string') return `user:${claims.sub.toLowerCase()}`;
+  return `addr:${address}`;
+}
+
+/**
+ * Counts what each principal has in flight and refuses past `max` (internal).
+ *
+ * @example
+ * const inFlight = new InFlight(16);
+ * if (!inFlight.enter(key)) throw tooMany();
+ * try { await work(); } finally { inFlight.leave(key); }
+ */
+export class InFlight {
+  private readonly counts = new Map<string, number>();
+
+  constructor(readonly max: number) {}
+
+  enter(key: string | undefined): boolean {
+    if (key === undefined) return true;
+    const n = this.counts.get(key) ?? 0;
+    if (n >= this.max) return false;
+    this.counts.set(key, n + 1);
+    return true;
+  }
+
+  leave(key: string | undefined): void {
+    if (key === undefined) return;
+    const n = (this.counts.get(key) ?? 1) - 1;
+    if (n <= 0) this.counts.delete(key);
+    else this.counts.set(key, n);
+  }
+}
