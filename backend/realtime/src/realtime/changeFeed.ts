@@ -29,6 +29,8 @@ export interface ChangeFeedOptions {
   /** Pool the rows are fetched with (the server's superuser pool: no RLS). */
   pool: pg.Pool;
   catalog: Catalog;
+  /** Rows over this many bytes of JSON travel as keys only (limits.ts maxLiveRowBytes). */
+  maxLiveRowBytes: number;
   logger: Logger;
   onChanges(changes: Change[]): void;
   onStateChange(change: FeedStateChange): void;
@@ -111,7 +113,7 @@ export class ChangeFeed {
       await client.connect();
       const { rows } = await client.query<{ on: boolean }>(`select current_setting('track_commit_timestamp') = 'on' as on`);
       // Ready before LISTEN: a notification may be emitted before the LISTEN promise continues.
-      this.reader = new ChangeReader(this.opts.pool, this.opts.catalog, rows[0]?.on === true);
+      this.reader = new ChangeReader(this.opts.pool, this.opts.catalog, rows[0]?.on === true, this.opts.maxLiveRowBytes);
       await client.query(`listen ${NOTIFY_CHANNEL}`);
       if (generation !== this.generation) return;
       this.attempt = 0;

@@ -9,8 +9,11 @@ export interface Change {
   type: ChangeType;
   /** ISO time the writing transaction committed (or, without track_commit_timestamp, when it was heard of). */
   commitTimestamp: string;
-  /** The new row (INSERT, UPDATE), parsed and as the JSON text PostgreSQL rendered it. */
-  record?: { row: Row; json: string };
+  /**
+   * The new row (INSERT, UPDATE), parsed and as the JSON text PostgreSQL rendered it; when `trimmed` (it was over
+   * the live-size cap, limits.ts maxLiveRowBytes) only its fields of at most 64 bytes.
+   */
+  record?: { row: Row; json: string; trimmed: boolean };
   /** The old row (UPDATE, DELETE); only its small fields when `trimmed`. */
   old?: { row: Row; json: string; trimmed: boolean };
 }
@@ -24,7 +27,7 @@ export const routingRow = (c: Change): Row => (c.type === ChangeType.Delete ? c.
  * (jsonb as objects, bigint as numbers), so nothing is parsed and re-serialised per subscriber.
  */
 export function changeDataJson(change: Change, table: RealtimeTable): string {
-  const errors = change.old?.trimmed ? JSON.stringify([PAYLOAD_TOO_LARGE]) : 'null';
+  const errors = change.old?.trimmed || change.record?.trimmed ? JSON.stringify([PAYLOAD_TOO_LARGE]) : 'null';
   const record = change.record ? `,"record":${change.record.json}` : '';
   const old = change.old ? `,"old_record":${change.old.json}` : '';
   return (

@@ -90,6 +90,8 @@ interface ResultRow {
   o: number;
   k: string | null;
   j: string | null;
+  /** The row was over the live-size cap: `j` holds only its fields of at most 64 bytes. */
+  tr: boolean | null;
 }
 
 const ident = pg.escapeIdentifier;
@@ -103,9 +105,10 @@ export class ChangeReader {
   private readonly sql: string;
   private readonly statementName: string;
 
-  constructor(private readonly pool: pg.Pool, catalog: Catalog, private readonly trackCommit: boolean) {
-    this.sql = readerSql(catalog, trackCommit);
-    this.statementName = `mobvibe_realtime_read_${trackCommit ? 'ts' : 'nots'}`;
+  /** `maxLiveRowBytes`: rows whose JSON is bigger travel as keys only (their fields of at most 64 bytes). */
+  constructor(private readonly pool: pg.Pool, catalog: Catalog, private readonly trackCommit: boolean, private readonly maxLiveRowBytes: number) {
+    this.sql = readerSql(catalog, trackCommit, maxLiveRowBytes);
+    this.statementName = `mobvibe_realtime_read_${trackCommit ? 'ts' : 'nots'}_${maxLiveRowBytes}`;
   }
 
   async read(notices: Notice[]): Promise<Change[]> {
@@ -128,7 +131,7 @@ export class ChangeReader {
       const ts = results.get(o)?.find((r) => r.k === null)?.j;
       if (ts) commitTimes.set(xid, ts);
     }
-    return notices.flatMap((n, o) => changesFor(n, results.get(o) ?? [], commitTimes.get(n.xid)));
+    return notices.flatMap((n, o) => changesFor(n, results.get(o) ?? [], commitTimes.get(n.xid), this.maxLiveRowBytes));
   }
 }
 
@@ -140,18 +143,29 @@ function requestsFor(n: Notice, o: number, trackCommit: boolean): Request[] {
   return out;
 }
 
-function readerSql(catalog: Catalog, trackCommit: boolean): string {
+/**
+ * The text of a row as a change carries it: whole when its JSON is at most `cap` bytes, else (trimmed) only its
+ * fields of at most 64 bytes, as Supabase does with large payloads; the client reads the whole row by REST.
+ */
+const liveRow = (cap: number) =>
+  `case when octet_length(w.t) <= ${cap} then w.t
+        else (select coalesce(json_object_agg(f.key, f.value) filter (where octet_length(f.value::text) <= 64), '{}')::text
+                from json_each(w.t::json) f) end, octet_length(w.t) > ${cap}`;
+
+function readerSql(catalog: Catalog, trackCommit: boolean, cap: number): string {
   const ts = trackCommit
     ? `to_char(pg_xact_commit_timestamp(r.x::xid8::xid) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
     : 'null::text';
-  const parts = [`select r.o, -1::int8 as q, null::text as k, ${ts} as j from req r where r.t = 'ts'`];
+  const parts = [`select r.o, -1::int8 as q, null::text as k, ${ts} as j, null::bool as tr from req r where r.t = 'ts'`];
   if (catalog.has('session_events')) {
-    parts.push(`select r.o, e.seq, e.id::text, row_to_json(e)::text from req r
-      join ${ident(REALTIME_SCHEMA)}.session_events e on e.session_id = r.s and e.seq between r.lo and r.hi where r.t = 'range'`);
+    parts.push(`select r.o, e.seq, e.id::text, ${liveRow(cap)} from req r
+      join ${ident(REALTIME_SCHEMA)}.session_events e on e.session_id = r.s and e.seq between r.lo and r.hi
+      cross join lateral (select row_to_json(e)::text as t) w where r.t = 'range'`);
   }
   for (const name of catalog.keys()) {
-    parts.push(`select r.o, r.i::int8, e.id::text, row_to_json(e)::text from req r
-      join ${ident(REALTIME_SCHEMA)}.${ident(name)} e on e.id = r.k where r.t = ${literal(`k:${name}`)}`);
+    parts.push(`select r.o, r.i::int8, e.id::text, ${liveRow(Math.trunc(cap))} from req r
+      join ${ident(REALTIME_SCHEMA)}.${ident(name)} e on e.id = r.k
+      cross join lateral (select row_to_json(e)::text as t) w where r.t = ${literal(`k:${name}`)}`);
   }
   return `with req as materialized (
       select * from json_to_recordset($1::json) as r(o int, t text, i int, s uuid, lo int8, hi int8, k uuid, x text))
@@ -159,21 +173,33 @@ function readerSql(catalog: Catalog, trackCommit: boolean): string {
     order by 1, 2`;
 }
 
-function changesFor(n: Notice, rows: ResultRow[], committedAt: string | undefined): Change[] {
+/** A row's fields of at most 64 bytes of JSON (what a change carries of a row over the live-size cap). */
+export function smallFields(row: Row): Row {
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => Buffer.byteLength(JSON.stringify(v) ?? 'null') <= 64));
+}
+
+/** A row that rode in a notification, held to the same live-size cap as rows read back. */
+function capped(record: InlineRow, cap: number): { row: Row; json: string; trimmed: boolean } {
+  if (record.json.length <= cap / 3 || Buffer.byteLength(record.json) <= cap) return { ...record, trimmed: false };
+  const row = smallFields(record.row);
+  return { row, json: JSON.stringify(row), trimmed: true };
+}
+
+function changesFor(n: Notice, rows: ResultRow[], committedAt: string | undefined, cap: number): Change[] {
   const commitTimestamp = committedAt ?? new Date(n.receivedAt).toISOString();
   const fetched = rows.filter((r): r is ResultRow & { k: string; j: string } => r.k !== null && r.j !== null);
   const base = { table: n.table, commitTimestamp };
-  if ('inline' in n) return n.inline.map((record) => ({ ...base, type: ChangeType.Insert, record }));
-  if (n.op === 'I') {
-    return fetched.map((r) => ({ ...base, type: ChangeType.Insert, record: { row: JSON.parse(r.j) as Row, json: r.j } }));
-  }
+  const record = (r: { j: string; tr: boolean | null }) => ({ row: JSON.parse(r.j) as Row, json: r.j, trimmed: r.tr === true });
+  if ('inline' in n) return n.inline.map((row) => ({ ...base, type: ChangeType.Insert, record: capped(row, cap) }));
+  if (n.op === 'I') return fetched.map((r) => ({ ...base, type: ChangeType.Insert, record: record(r) }));
   const oldOf = (r: { old: Row; trimmed: boolean }) => ({ row: r.old, json: JSON.stringify(r.old), trimmed: r.trimmed });
   if (n.op === 'D') return n.rows.map((r) => ({ ...base, type: ChangeType.Delete, old: oldOf(r) }));
-  const current = new Map(fetched.map((r) => [r.k, r.j]));
+  const current = new Map(fetched.map((r) => [r.k, r]));
   return n.rows.flatMap((r) => {
-    const json = r.current ? JSON.stringify(r.current) : current.get(r.id);
+    const read = current.get(r.id);
+    const rec = r.current ? capped({ row: r.current, json: JSON.stringify(r.current) }, cap) : read && record(read);
     // Too big to ride along and deleted since: its DELETE notification follows; there is nothing to show.
-    if (json === undefined) return [];
-    return [{ ...base, type: ChangeType.Update, record: { row: r.current ?? (JSON.parse(json) as Row), json }, old: oldOf(r) }];
+    if (!rec) return [];
+    return [{ ...base, type: ChangeType.Update, record: rec, old: oldOf(r) }];
   });
 }

@@ -72,6 +72,7 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
     databaseUrl: opts.databaseUrl,
     pool: feedPool,
     catalog,
+    maxLiveRowBytes: limits.maxLiveRowBytes,
     logger,
     onChanges: (changes) => hub.deliverChanges(changes),
     onStateChange: (change) => hub.feedStateChanged(change),
