@@ -35,6 +35,12 @@ export interface RealtimeServiceOptions {
   historyLimit?: number;
   /** Page size of REST catch-up. Default 500. */
   pageSize?: number;
+  /**
+   * Join the session's channel as a private channel (default true): who may receive on it is decided by the
+   * realtime.messages policy of migration 9 (the session's owner), here and on hosted Supabase alike. Set false
+   * only for a project without that policy.
+   */
+  privateChannel?: boolean;
   /** Failures the service recovered from or skipped (for logging). */
   onError?: (error: RealtimeClientError, sessionId: string) => void;
 }
@@ -152,6 +158,7 @@ export class RealtimeService {
       attemptTimeoutMs: o.attemptTimeoutMs ?? 15_000,
       minUptimeMs: o.minUptimeMs ?? 10_000,
       pageSize: o.pageSize ?? 500,
+      privateChannel: o.privateChannel ?? true,
       historyLimit: o.historyLimit ?? 100,
       accessToken: o.accessToken,
       isOnline: () => this.online,

@@ -10,6 +10,12 @@ import { RetryTimer } from './timer.js';
 
 export type EventHandler = (event: ClientSessionEvent) => void;
 
+/** What Supabase Realtime (and this project's server) puts in `errors` when a row was too large to carry live. */
+const PAYLOAD_TOO_LARGE = 'Error 413: Payload Too Large';
+
+/** The change carries only the row's small fields (its keys); the row itself must be read by REST. */
+const tooLargeToCarry = (payload: { errors?: unknown }): boolean => Array.isArray(payload.errors) && payload.errors.includes(PAYLOAD_TOO_LARGE);
+
 /** @internal What a SessionStream needs from its service. */
 export interface StreamDeps {
   supabase: SupabaseClient;
@@ -21,6 +27,7 @@ export interface StreamDeps {
   minUptimeMs: number;
   pageSize: number;
   historyLimit: number;
+  privateChannel: boolean;
   accessToken: (() => Promise<string | null | undefined>) | undefined;
   isOnline: () => boolean;
   onError: (error: RealtimeClientError, sessionId: string) => void;
@@ -137,9 +144,11 @@ export class SessionStream {
   private openChannel(id: number): RealtimeChannel {
     const filter = `session_id=eq.${this.sessionId}`;
     return this.deps.supabase
-      .channel(`session:${this.sessionId}`)
+      .channel(`session:${this.sessionId}`, { config: { private: this.deps.privateChannel } })
       .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'session_events', filter }, (payload) => {
-        if (id === this.attemptId) this.onLive(payload.new);
+        if (id !== this.attemptId) return;
+        if (tooLargeToCarry(payload)) this.onAnnounced(payload.new);
+        else this.onLive(payload.new);
       })
       .subscribe((status, err) => {
         if (id !== this.attemptId || this.stopped) return;
@@ -210,6 +219,18 @@ export class SessionStream {
     }
     this.deliver(this.sequencer.push([event]));
     if (this.sequencer.gap() && this.state.status === 'live') void this.fillGap();
+  }
+
+  /** A row too large to ride the change (the server sent its keys only): fetch it by REST, in order. */
+  private onAnnounced(row: Record<string, unknown>): void {
+    const seq = row.seq;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) {
+      this.deps.onError(new RealtimeClientError(ClientErrorCode.InvalidRecord, 'a change too large to carry live came without its seq'), this.sessionId);
+      return;
+    }
+    if (!this.sequencer) return; // the initial history load reads it anyway
+    this.sequencer.announce(seq);
+    if (this.state.status === 'live') void this.fillGap();
   }
 
   /** A jump in seq: fetch the missing range; seqs the fetch proves absent (deleted) are skipped. */

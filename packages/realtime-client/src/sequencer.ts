@@ -12,6 +12,8 @@ export interface Gap {
  */
 export class Sequencer {
   private readonly pending = new Map<number, ClientSessionEvent>();
+  /** Seqs known to exist whose content has to be fetched (a change too large to carry live). */
+  private readonly announced = new Set<number>();
   private highest: number;
 
   constructor(public cursor: number) {
@@ -28,10 +30,22 @@ export class Sequencer {
     return this.release();
   }
 
-  /** The hole before the lowest held-back event, if any. */
+  /**
+   * Notes that `seq` exists without taking its content (the server sent only its keys: the row was too large to
+   * carry live). Until it is fetched and pushed, it is part of {@link gap}.
+   */
+  announce(seq: number): void {
+    if (seq <= this.cursor || this.pending.has(seq)) return;
+    this.announced.add(seq);
+    if (seq > this.highest) this.highest = seq;
+  }
+
+  /** The hole before the lowest held-back event (or up to and including the lowest announced seq), if any. */
   gap(): Gap | undefined {
-    if (this.pending.size === 0) return undefined;
-    return { after: this.cursor, before: Math.min(...this.pending.keys()) };
+    for (const seq of this.announced) if (seq <= this.cursor) this.announced.delete(seq);
+    if (this.pending.size === 0 && this.announced.size === 0) return undefined;
+    const before = Math.min(...this.pending.keys(), ...[...this.announced].map((s) => s + 1));
+    return { after: this.cursor, before };
   }
 
   /** Gives up on seqs that a fetch proved absent (deleted rows): moves past the hole and releases what follows. */
