@@ -52,6 +52,8 @@ interface Spec {
   groupCommitMs: number;
   storm?: boolean;
   idle?: boolean;
+  /** A hostile client runs alongside (bench/workers/attacker.ts). */
+  attack?: boolean;
 }
 
 const SPECS: Spec[] = [
@@ -62,6 +64,8 @@ const SPECS: Spec[] = [
   { id: 'c', description: 'fan-out: 100 sessions x 50 subscribers, 10 events/s each', sessions: 100, perSession: 50, ratePerSession: 10, durationMs: sec(30, 8), subscriberProcs: 2, emitterProcs: 1, groupCommitMs: 2 },
   { id: 'e', description: 'reconnect storm: 5,000 subscribers dropped at once', sessions: 1000, perSession: 5, ratePerSession: 2, durationMs: sec(12, 8), subscriberProcs: 2, emitterProcs: 1, groupCommitMs: 2, storm: true },
   { id: 'f', description: 'terminal burst: 1 session emitting 2,000 small events/s', sessions: 1, perSession: 1, ratePerSession: 2000, durationMs: sec(20, 5), subscriberProcs: 1, emitterProcs: 1, groupCommitMs: 2 },
+  // Right after (b), so the two compare in the same hour of the machine: (b)'s load plus an attacker.
+  { id: 'g', description: '(b) while an attacker floods broadcast, presence, joins and oversized rows', sessions: 1000, perSession: 1, ratePerSession: 10, durationMs: sec(30, 8), subscriberProcs: 2, emitterProcs: 2, groupCommitMs: 2, attack: true },
 ];
 
 /** A running Socket.IO peer server (bench/peers/socketio). */
@@ -136,6 +140,7 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
     const perConnKb = (rssIdle - rssBefore) / connections / 1024;
     return result(spec, target, { emitted: 0, elapsed: 1, cpu: 0, rssMax: rssIdle, results: [], expected: new Map(), extra: { connections, rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssIdle), kbPerConnection: Math.round(perConnKb * 100) / 100, rssReadyMb: mb(rssReady), kbPerConnectionAtReady: Math.round(((rssReady - rssBefore) / connections / 1024) * 100) / 100 } });
   }
+  const attacker = spec.attack ? await startAttacker(target, server, sessions, spec.durationMs + 2000) : undefined;
   const cpu0 = treeUsage(target.pid).cpuSeconds;
   const t0 = performance.now();
   let rssMax = rssReady;
@@ -175,6 +180,7 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
   const results = await Promise.all(subs.map(async (w) => (w.send({ type: 'finish' }), nextMessage<WorkerResult>(w, 'result'))));
   await proxy?.close();
   const extra: Record<string, number | string> = { connections, emitErrors: done.reduce((a, d) => a + d.errors, 0) };
+  if (attacker) Object.assign(extra, await attacker.finish());
   if (done.some((d) => d.firstError)) extra.firstEmitError = done.find((d) => d.firstError)!.firstError.slice(0, 120);
   if (spec.storm) {
     extra.secondsToCatchUp = caughtUpAt ? Math.round((caughtUpAt - stormEpoch) / 10) / 100 : 'not within 60 s';
@@ -192,6 +198,28 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
     if (back.count) extra.secondsToLiveAgain = `p50 ${(back.p50 / 1000).toFixed(2)}, p99 ${(back.p99 / 1000).toFixed(2)}, max ${(back.max / 1000).toFixed(2)} (${back.count} clients)`;
   }
   return result(spec, target, { emitted, elapsed, cpu: (cpu / wall) * 100, rssMax, results, expected, extra });
+}
+
+/**
+ * The attacker of scenario (g): an anon key and one user token with sessions of its own, as any app user has.
+ * Its sockets stay within the default budgets of one client address and one user (limits.ts).
+ */
+async function startAttacker(target: Target, server: BenchServer, honest: Array<{ id: string }>, durationMs: number) {
+  const [own] = await createSessions(target.sql, 1);
+  const user = (await target.sql.query<{ user_id: string }>('select user_id from public.sessions where id = $1', [own!.id])).rows[0]!.user_id;
+  const more = Array.from({ length: 19 }, () => randomUUID());
+  await target.sql.query(`insert into public.sessions (id, user_id, title, status) select unnest($1::uuid[]), $2, 'mine', 'running'`, [more, user]);
+  const w = startWorker('attacker');
+  w.send({ type: 'start', url: target.url, anonKey: server.anonKey, userToken: own!.token, userSessions: [own!.id, ...more], victimSessions: honest.map((s) => s.id), sockets: 4, durationMs });
+  await nextMessage(w, 'started');
+  return {
+    async finish(): Promise<Record<string, string>> {
+      w.send({ type: 'finish' });
+      const r = await nextMessage<{ counts: Record<string, number>; closes: Record<string, number> }>(w, 'result');
+      const fmt = (o: Record<string, number>) => Object.entries(o).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n}× ${k}`).join('; ');
+      return { attacker: fmt(r.counts), attackerCloses: fmt(r.closes) || 'none' };
+    },
+  };
 }
 
 interface WorkerResult {
@@ -252,6 +280,16 @@ function result(spec: Spec, target: Target, r: { emitted: number; elapsed: numbe
   };
 }
 
+/** (g) against (b) of the same run: honest users' p99 with and without the attacker, and what they lost. */
+function attackComparison(rows: ScenarioResult[]): string {
+  const b = rows.find((r) => r.system === 'mobvibe' && r.scenario === 'b');
+  const g = rows.find((r) => r.system === 'mobvibe' && r.scenario === 'g');
+  if (!b || !g) return '';
+  const ratio = (x: number, y: number) => (y > 0 ? (x / y).toFixed(2) : '-');
+  return `\nUnder attack (g vs b, same run): commit→receipt p99 ${g.commitToReceipt.p99} vs ${b.commitToReceipt.p99} ms (${ratio(g.commitToReceipt.p99, b.commitToReceipt.p99)}×), ` +
+    `p50 ${g.commitToReceipt.p50} vs ${b.commitToReceipt.p50} ms; honest lost ${g.lost}, duplicated ${g.duplicated}, out of order ${g.outOfOrder}\n`;
+}
+
 function table(floors: Record<string, Summary>, rows: ScenarioResult[]): string {
   const f = (s: Summary) => (s.count ? `${s.p50} / ${s.p95} / ${s.p99} / ${s.max}` : '-');
   const lines = [
@@ -295,7 +333,7 @@ async function main(): Promise<void> {
     const out = args.out ?? path.join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
     await fs.mkdir(path.dirname(out), { recursive: true });
     await fs.writeFile(out, JSON.stringify(report, null, 2));
-    process.stdout.write(`${table(floors, rows)}\n\nJSON: ${out} (${report.seconds} s)\n`);
+    process.stdout.write(`${table(floors, rows)}\n${attackComparison(rows)}\nJSON: ${out} (${report.seconds} s)\n`);
   } finally {
     await peer?.stop();
     await peerDb?.sql.end();

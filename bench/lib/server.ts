@@ -40,7 +40,9 @@ export async function startBenchServer(): Promise<BenchServer> {
   const profile = process.env.BENCH_SERVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROFILE}`] : [];
   const flags = process.env.BENCH_SERVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? startFlags();
   const child: ChildProcess = spawn(process.execPath, [...flags, ...profile, path.join(root, 'backend/realtime/dist/main.js')], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), PG_PORT: String(pgPort), JWT_SECRET: BENCH_JWT_SECRET, LOG_LEVEL: 'warn' },
+    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), PG_PORT: String(pgPort), JWT_SECRET: BENCH_JWT_SECRET, LOG_LEVEL: 'warn',
+      // Every load generator connects from loopback, standing in for thousands of client addresses.
+      MOBVIBE_RT_MAX_CONNECTIONS_PER_ADDRESS: '20000' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

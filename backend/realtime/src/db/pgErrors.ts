@@ -17,9 +17,10 @@ const STATUS_BY_CODE: Record<string, number> = {
   '57P02': 503, // crash_shutdown
   '57P03': 503, // cannot_connect_now (starting up)
   'P0001': 400, // raise_exception
-  // Retry-able conflicts between transactions: PostgREST answers 500; a client can only retry, so say 503.
-  '40001': 503, // serialization_failure
-  '40P01': 503, // deadlock_detected
+  // Conflicts between concurrent transactions (a user's own concurrent writes to the same rows): PostgREST
+  // answers 500, but nothing is wrong with the server; 409, and the hint says to retry.
+  '40001': 409, // serialization_failure
+  '40P01': 409, // deadlock_detected
 };
 
 const STATUS_BY_CLASS: Record<string, number> = {
@@ -66,6 +67,10 @@ export function toApiError(err: unknown, isAnon: boolean): ApiError {
   const code = typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined;
   if (code === '42501') {
     return new ApiError(isAnon ? 401 : 403, code, e.message, { details: e.detail ?? null, hint: e.hint ?? null, cause: err });
+  }
+  if (code === '40001' || code === '40P01') {
+    // The detail names backend processes and transactions: internals, not the client's business.
+    return new ApiError(409, code, e.message, { hint: 'another request changed the same rows at the same time; retry this one', cause: err });
   }
   if (code) return new ApiError(statusForSqlState(code), code, e.message, { details: e.detail ?? null, hint: e.hint ?? null, cause: err });
   return new ApiError(500, 'PGRST001', 'internal server error', { cause: err });
