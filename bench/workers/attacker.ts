@@ -142,11 +142,16 @@ process.on('message', async (msg: { type: string } & Partial<Start>) => {
     const m = msg as Start;
     const timer = setTimeout(() => (stopping = true), m.durationMs);
     process.send!({ type: 'started' });
-    await Promise.all([flood(m), churn(m), rest(m)]).catch((err: unknown) => count(`attacker failed: ${String(err)}`));
+    // BENCH_ATTACK=flood,churn,rest picks the parts (all by default), to see what each costs the honest users.
+    const parts = (process.env.BENCH_ATTACK ?? 'flood,churn,rest').split(',');
+    const all = { flood, churn, rest } as Record<string, (m: Start) => Promise<void>>;
+    await Promise.all(parts.map((p) => all[p]!(m))).catch((err: unknown) => count(`attacker failed: ${String(err)}`));
     clearTimeout(timer);
   } else if (msg.type === 'finish') {
     stopping = true;
     for (const ws of sockets) ws.terminate();
+    const cpu = process.cpuUsage();
+    counts[`attacker's own CPU ms`] = Math.round((cpu.user + cpu.system) / 1000);
     process.send!({ type: 'result', counts, closes }, () => process.exit(0));
   }
 });
