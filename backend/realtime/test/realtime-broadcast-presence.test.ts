@@ -124,6 +124,7 @@ describe('REST broadcast', () => {
       ['/broadcast', '{not json', auth, 400, /invalid json/i],
       ['/broadcast', { messages: [] }, auth, 400, /at least one message/],
       ['/broadcast', { messages: [{ topic: '', event: 'e' }] }, auth, 400, /topic must be a non-empty string/],
+      ['/broadcast', { messages: [{ topic: 'a\u0000b', event: 'e', payload: {}, private: true }] }, auth, 400, /topic must not contain NUL/],
       ['/broadcast', { messages: [{ topic: 'r', event: 5 }] }, auth, 400, /event must be a string/],
       ['/broadcast', { messages: [{ topic: 'r', event: 'e', private: true }] }, auth, 403, /^Unauthorized: You do not have permissions to write to this Channel topic: r$/],
       ['/broadcast', { messages: Array.from({ length: 101 }, () => ({ topic: 'r', event: 'e' })) }, auth, 413, /at most 100 messages/],

@@ -1,4 +1,5 @@
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ApiError } from '../errors.js';
 
 export type Headers = Record<string, string>;
@@ -18,4 +19,22 @@ export function sendError(res: ServerResponse, err: ApiError, headers: Headers =
   if (err.status === 401) extra['www-authenticate'] = 'Bearer error="invalid_token"';
   if (err.status === 503) extra['retry-after'] = '1';
   sendJson(res, err.status, err.toJSON(), extra);
+}
+
+/**
+ * An answer written straight to a socket that has no ServerResponse (a refused upgrade, a request Node's parser
+ * gave up on): a complete HTTP/1.1 response with a JSON body and Content-Length, then the connection ends.
+ */
+export function rawResponse(status: number, body: unknown): string {
+  const text = JSON.stringify(body);
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`
+  );
+}
+
+/** Answers a socket without a ServerResponse (see rawResponse) and closes it. */
+export function refuseSocket(socket: Duplex, status: number, body: unknown): void {
+  if (socket.writable) socket.end(rawResponse(status, body));
+  else socket.destroy();
 }

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { ApiError } from '../errors.js';
 import { escaped, inScope, type Scope } from '../lastResort.js';
 import type { Logger } from '../logger.js';
-import { sendError, sendJson } from './respond.js';
+import { rawResponse, refuseSocket, sendError, sendJson } from './respond.js';
 import { parseTarget, type RequestTarget } from './target.js';
 
 /** A route handler; throwing an ApiError answers with its JSON. */
@@ -23,6 +23,8 @@ const CORS: Record<string, string> = {
   'access-control-expose-headers': 'content-range, x-supabase-api-version',
   'access-control-max-age': '86400',
 };
+
+const missingHost = new ApiError(400, 'missing_host', 'an HTTP/1.1 request must carry a Host header', { hint: 'send Host: <this server\'s host>' });
 
 const badTarget = (raw: string | undefined) =>
   new ApiError(400, 'bad_request_target', `the request target ${JSON.stringify((raw ?? '').slice(0, 200))} is not a path`, {
@@ -46,7 +48,7 @@ function upgradeScope(req: IncomingMessage, socket: Duplex): Scope {
   return {
     describe: () => ({ ...describe(req), upgrade: true }),
     fail: () => {
-      if (socket.writable) socket.end('HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":"internal server error"}');
+      refuseSocket(socket, 500, { error: 'internal server error' });
       socket.destroy();
     },
   };
@@ -69,6 +71,7 @@ export function createHttpServer(routes: Routes, logger: Logger): http.Server {
       res.writeHead(204).end();
       return;
     }
+    if (req.headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) return sendError(res, missingHost);
     const url = parseTarget(req.url);
     if (!url) return sendError(res, badTarget(req.url));
     const match = routes.prefixes.find(([prefix]) => url.pathname === prefix || url.pathname.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`));
@@ -87,19 +90,15 @@ export function createHttpServer(routes: Routes, logger: Logger): http.Server {
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // A client that resets mid-handshake must not become an unhandled 'error' (which would stop the process).
     socket.on('error', destroyOnError);
+    if (req.headers.host === undefined) return refuseSocket(socket, 400, { error: missingHost.message });
     const url = parseTarget(req.url);
-    if (!url) {
-      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${JSON.stringify({ error: badTarget(req.url).message })}`);
-      return;
-    }
+    if (!url) return refuseSocket(socket, 400, { error: badTarget(req.url).message });
     const match = routes.upgrades.find(([path]) => url.pathname === path);
-    if (!match) {
-      socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":"no WebSocket endpoint here"}');
-      return;
-    }
+    if (!match) return refuseSocket(socket, 404, { error: 'no WebSocket endpoint here' });
     match[1](req, socket, head, url);
   };
-  const server = http.createServer((req, res) => {
+  // Host is checked by the router (a JSON 400, as every other refusal) rather than by Node's parser (a bare 400).
+  const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     const scope = httpScope(req, res);
     inScope(scope, () => {
       try {
@@ -120,8 +119,27 @@ export function createHttpServer(routes: Routes, logger: Logger): http.Server {
     });
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // While a request on this connection is still being answered (bytes after a `Connection: close` request, or
+    // a pipelined request that does not parse), a second answer would corrupt the first: finish it, then close.
+    const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (pending) {
+      pending.shouldKeepAlive = false;
+      if (pending.writableFinished) socket.end();
+      else pending.once('finish', () => socket.end()).once('close', () => socket.destroy());
+      return;
+    }
     if (socket.writable) socket.end(clientErrorResponse(err));
     else socket.destroy();
+  });
+  // `Expect` other than 100-continue: 417, as RFC 9110 says, in the JSON error shape (Node's own answer has no body).
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    for (const [k, v] of Object.entries(CORS)) res.setHeader(k, v);
+    sendError(res, new ApiError(417, 'expectation_failed', `the expectation ${JSON.stringify(String(req.headers.expect).slice(0, 100))} is not supported`, { hint: 'send no Expect header, or Expect: 100-continue' }));
+  });
+  // CONNECT is for proxies; without a listener Node would close the connection with no answer at all.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', destroyOnError);
+    refuseSocket(socket, 405, { code: 'method_not_allowed', message: 'CONNECT is not supported: this server is not a proxy', details: null, hint: null });
   });
   return server;
 }
@@ -131,10 +149,9 @@ export function createHttpServer(routes: Routes, logger: Logger): http.Server {
  * too slow to arrive), answered as the other errors are: a JSON body in the PostgREST error shape.
  */
 function clientErrorResponse(err: NodeJS.ErrnoException): string {
-  const [status, text, message] =
-    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'the request headers are too large']
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'the request did not arrive in time']
-    : [400, 'Bad Request', `malformed HTTP request (${err.code ?? 'parse error'})`];
-  const body = JSON.stringify({ code: 'bad_request', message, details: null, hint: null });
-  return `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  const [status, message] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request headers are too large']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request did not arrive in time']
+    : [400, `malformed HTTP request (${err.code ?? 'parse error'})`];
+  return rawResponse(status, { code: 'bad_request', message, details: null, hint: null });
 }

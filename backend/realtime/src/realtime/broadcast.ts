@@ -21,7 +21,7 @@ import { MAX_TOPIC_LENGTH, type RealtimeLimits } from '../limits.js';
 import { overBudget, type Principal, type Principals } from './budgets.js';
 import { ChannelState, type Channel } from './channel.js';
 import { FrameKind, Sent } from './connection.js';
-import { ChannelEvent, PayloadEncoding, TOPIC_PREFIX, Vsn } from './constants.js';
+import { ChannelEvent, PayloadEncoding, TOPIC_PREFIX, topicProblem, Vsn } from './constants.js';
 import { RealtimeError, RealtimeErrorCode, toRealtimeError } from './errors.js';
 import type { BroadcastContent, ClientMessage } from './messages.js';
 import { cannot, Extension, mayWrite, writeAllowed } from './policies.js';
@@ -204,8 +204,7 @@ interface RestMessage {
 }
 
 function checkTopic(topic: unknown, where: string): string {
-  if (typeof topic !== 'string' || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH - TOPIC_PREFIX.length) {
-    throw fail(400, `${where}topic must be a non-empty string (the channel name without "${TOPIC_PREFIX}")`);
-  }
-  return topic;
+  const problem = topicProblem(topic, MAX_TOPIC_LENGTH - TOPIC_PREFIX.length);
+  if (problem !== undefined) throw fail(400, `${where}topic ${problem} (the channel name without "${TOPIC_PREFIX}")`);
+  return topic as string;
 }

@@ -9,6 +9,16 @@ export const PHOENIX_TOPIC = 'phoenix';
 /** Every channel topic starts with this (`realtime:session:<uuid>`). */
 export const TOPIC_PREFIX = 'realtime:';
 
+/**
+ * What is wrong with a topic a client sent, or undefined: it must be a non-empty string of at most `maxLength`
+ * characters without NUL (policies and realtime.messages read topics as PostgreSQL text, which cannot hold one).
+ */
+export function topicProblem(topic: unknown, maxLength: number): string | undefined {
+  if (typeof topic !== 'string' || topic.length === 0 || topic.length > maxLength) return `must be a non-empty string of at most ${maxLength} characters`;
+  if (topic.includes('\0')) return 'must not contain NUL characters';
+  return undefined;
+}
+
 export const ChannelEvent = {
   Join: 'phx_join',
   Leave: 'phx_leave',

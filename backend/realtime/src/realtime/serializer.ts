@@ -7,7 +7,7 @@
  * Nothing leaves this module unvalidated: callers get an {@link Envelope} or a {@link FrameError}.
  */
 import { JsonInputError, parseJson } from '../http/json.js';
-import { BinaryKind, PayloadEncoding, Vsn } from './constants.js';
+import { BinaryKind, PayloadEncoding, topicProblem, Vsn } from './constants.js';
 import { RealtimeError, RealtimeErrorCode, type RealtimeErrorCode as Code } from './errors.js';
 import { MAX_TOPIC_LENGTH } from '../limits.js';
 
@@ -77,15 +77,14 @@ function refOf(value: unknown, name: string): string | null {
 function envelope(joinRefRaw: unknown, refRaw: unknown, topic: unknown, event: unknown, payload: unknown): Envelope {
   const joinRef = refOf(joinRefRaw, 'join_ref');
   const ref = refOf(refRaw, 'ref');
-  if (typeof topic !== 'string' || topic.length === 0 || topic.length > MAX_TOPIC_LENGTH) {
-    throw malformed(`topic must be a non-empty string of at most ${MAX_TOPIC_LENGTH} characters`);
-  }
-  const replyTo = { joinRef, ref, topic };
+  const problem = topicProblem(topic, MAX_TOPIC_LENGTH);
+  if (problem !== undefined) throw malformed(`topic ${problem}`);
+  const replyTo = { joinRef, ref, topic: topic as string };
   if (typeof event !== 'string' || event.length === 0 || event.length > 255) {
     throw malformed('event must be a non-empty string of at most 255 characters', replyTo);
   }
   if (!isObject(payload)) throw malformed(`the payload of "${event}" must be a JSON object`, replyTo);
-  return { joinRef, ref, topic, event, payload };
+  return { joinRef, ref, topic: topic as string, event, payload };
 }
 
 // kind 3: u8 kind, u8 len(join_ref), u8 len(ref), u8 len(topic), u8 len(event), u8 len(meta), u8 encoding,

@@ -3,10 +3,11 @@
  * `apikey` / `x-api-key` header) must be a valid JWT before anything is upgraded; every refusal is a plain
  * HTTP answer with `{"error": "..."}` (400, 401, 429 or 503), never a crashed socket.
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { clientAddress, principalKey } from '../http/principal.js';
+import { refuseSocket } from '../http/respond.js';
 import type { RequestTarget } from '../http/target.js';
 import { AuthError, verifyJwt } from '../auth/jwt.js';
 import { socketLimitOf, type Principals } from './budgets.js';
@@ -59,13 +60,6 @@ function admit(req: IncomingMessage, url: RequestTarget, ctx: UpgradeContext): O
   return { vsn: vsn as Vsn, apikey: shared(apikey), apikeyClaims, address, upgradePrincipal };
 }
 
-function refuse(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ error: message });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
 
 /**
  * One string per distinct API key: every client of a project sends the same key, and each connection keeps it
@@ -85,7 +79,7 @@ export function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer
     init = admit(req, url, ctx);
   } catch (err) {
     const e = toRealtimeError(err);
-    return refuse(socket, e.status, e.status >= 500 && e.code === RealtimeErrorCode.Internal ? 'internal server error' : e.reason);
+    return refuseSocket(socket, e.status, { error: e.status >= 500 && e.code === RealtimeErrorCode.Internal ? 'internal server error' : e.reason });
   }
   // ws completes a valid handshake synchronously, so the check in admit() and this count cannot interleave;
   // an invalid handshake never gets here, and counts nothing.
