@@ -11,6 +11,7 @@
  *   refused too (see {@link SessionRevocations}), so a re-created session id never inherits an old subscription.
  * - Private channels are authorized by realtime.messages policies (policies.ts).
  */
+import { isUuid } from '@mobvibe/events';
 import type { JwtClaims } from '../auth/jwt.js';
 import type { Database } from '../db/database.js';
 import type { Change } from './changes.js';
@@ -105,17 +106,29 @@ export function revokedSession(change: Change): { sessionId: string; when: 'befo
   if (typeof oldId !== 'string') return undefined;
   if (change.type === ChangeType.Delete) return { sessionId: oldId, when: 'after' };
   if (change.type !== ChangeType.Update) return undefined;
-  const moved = change.old!.row.user_id !== change.record?.row.user_id || oldId !== change.record?.row.id;
+  // Without a new row (gone before it could be read back) the UPDATE may have moved it: count it as moved.
+  const moved = !change.record || change.old!.row.user_id !== change.record.row.user_id || oldId !== change.record.row.id;
   return moved ? { sessionId: oldId, when: 'before' } : undefined;
 }
 
-/** Session ids a binding set is pinned to (lower case): what a revocation of one of them must end. */
-export function pinnedIds(bindings: readonly PostgresBinding[]): string[] {
+/** The private topic whose receive policy the shipped migration 9 ties to a session's owner. */
+const SESSION_TOPIC = 'session:';
+
+/**
+ * Session ids a channel is pinned to (lower case): what a revocation of one of them must end. Its bindings pin the
+ * sessions their filters name; a private `session:<id>` topic pins that session, since who may receive on it is
+ * decided by who owns the session (migration 9's policy), which a delete or an owner change alters.
+ */
+export function pinnedIds(bindings: readonly PostgresBinding[], privateSubTopic?: string): string[] {
   const ids: string[] = [];
   for (const b of bindings) {
     const rule = b.table === undefined ? undefined : TABLE_RULES[b.table];
     if (!rule) continue;
     for (const c of b.conditions) if (pins(c, rule.sessionColumn)) for (const v of c.values) ids.push(String(v).toLowerCase());
+  }
+  if (privateSubTopic?.startsWith(SESSION_TOPIC)) {
+    const id = privateSubTopic.slice(SESSION_TOPIC.length);
+    if (isUuid(id)) ids.push(id.toLowerCase());
   }
   return ids;
 }

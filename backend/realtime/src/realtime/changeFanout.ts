@@ -4,12 +4,12 @@
  * a client too slow for its own changes. Each change frame is serialised once per topic and binding-id set and
  * sent to every matching socket.
  */
-import { pinnedIds, revokedSession, SessionRevocations } from './authorize.js';
+import { revokedSession, SessionRevocations } from './authorize.js';
 import type { Catalog } from './catalog.js';
 import { ChannelState, type Channel } from './channel.js';
 import { changeDataJson, routingRow, type Change } from './changes.js';
 import { FrameKind, Sent } from './connection.js';
-import { ChannelEvent } from './constants.js';
+import { ChangeType, ChannelEvent } from './constants.js';
 import { RealtimeErrorCode } from './errors.js';
 import { SubscriptionIndex } from './postgresChanges.js';
 import { encodeRaw } from './serializer.js';
@@ -21,11 +21,14 @@ export class ChangeFanout {
   private readonly index = new SubscriptionIndex<Channel>();
   /** Channels with postgres_changes bindings. */
   private readonly channels = new Set<Channel>();
+  /** Channels pinned to sessions (Channel.pins), with bindings or not: what a revocation looks through. */
+  private readonly pinned = new Set<Channel>();
   readonly revocations = new SessionRevocations();
 
   constructor(private readonly catalog: Catalog, private readonly endWithError: EndWithError) {}
 
   subscribe(channel: Channel): void {
+    if (channel.pins.length > 0) this.pinned.add(channel);
     if (channel.bindings.length === 0) return;
     for (const binding of channel.bindings) {
       const sub = { channel, binding };
@@ -39,6 +42,7 @@ export class ChangeFanout {
     for (const sub of channel.subscriptions) this.index.remove(sub);
     channel.subscriptions = [];
     this.channels.delete(channel);
+    this.pinned.delete(channel);
   }
 
   /** Delivers committed changes in order. */
@@ -53,6 +57,7 @@ export class ChangeFanout {
   }
 
   private send(change: Change): void {
+    if (change.type === ChangeType.Update && !change.record) return; // nothing to show (changes.ts)
     const matches = this.index.match(change.table, change.type, routingRow(change));
     if (matches.size === 0) return;
     const data = changeDataJson(change, this.catalog.get(change.table)!);
@@ -74,8 +79,8 @@ export class ChangeFanout {
   /** A session was deleted or moved: channels of other roles pinned to it end, so their clients rejoin and are re-checked. */
   private revoke(sessionId: string): void {
     const id = sessionId.toLowerCase();
-    for (const channel of [...this.channels]) {
-      if (channel.isServiceRole || channel.state !== ChannelState.Joined || !pinnedIds(channel.bindings).includes(id)) continue;
+    for (const channel of [...this.pinned]) {
+      if (channel.state !== ChannelState.Joined || !channel.pins.includes(id)) continue;
       this.endWithError(channel, `${RealtimeErrorCode.AccessChanged}: session ${sessionId} was deleted or changed owner; rejoin to check access again`);
     }
   }

@@ -14,6 +14,8 @@ export interface Change {
    * the live-size cap, limits.ts maxLiveRowBytes) only its fields of at most 64 bytes.
    */
   record?: { row: Row; json: string; trimmed: boolean };
+  // An UPDATE without `record`: the row was too big to ride in the notification and was deleted before it could be
+  // read back. Nothing is delivered for it (its DELETE follows), but it may still revoke access (authorize.ts).
   /** The old row (UPDATE, DELETE); only its small fields when `trimmed`. */
   old?: { row: Row; json: string; trimmed: boolean };
 }

@@ -42,6 +42,8 @@ export class Channel {
   claims: JwtClaims;
   bindings: PostgresBinding[] = [];
   subscriptions: Subscription<Channel>[] = [];
+  /** Sessions whose deletion or change of owner ends this channel (authorize.ts pinnedIds); none for service_role. */
+  pins: string[] = [];
   /** Presence key: the join's, or one picked for it. */
   readonly presenceKey: string;
   presenceEnabled: boolean;

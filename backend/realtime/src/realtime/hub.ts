@@ -99,15 +99,17 @@ export class Hub implements ConnectionHandlers {
       channel = new Channel(conn, topic, joinRef, join, this.verify(join.accessToken ?? conn.apikey));
       conn.channels.set(topic, channel);
       channel.bindings = parseBindings(join.postgresChanges, this.opts.catalog, this.opts.limits.maxBindingsPerChannel);
+      if (!channel.isServiceRole) channel.pins = pinnedIds(channel.bindings, channel.isPrivate ? channel.subTopic : undefined);
       this.charge(conn, channel, join.postgresChanges);
       const revocationMark = this.changes.revocations.mark;
-      const [, policies] = await Promise.all([
-        authorizeBindings(this.opts.db, channel.claims, channel.bindings).catch((err: unknown) => {
-          throw join.accessToken === undefined ? withNoTokenHint(err) : err;
-        }),
+      // Both checks run at once; a refusal of the channel itself is the answer whichever finished first.
+      const [bindingsChecked, policiesRead] = await Promise.allSettled([
+        authorizeBindings(this.opts.db, channel.claims, channel.bindings),
         channel.isPrivate ? readPolicies(this.opts.db, channel.claims, channel.subTopic) : undefined,
       ]);
-      channel.policies = policies;
+      if (policiesRead.status === 'rejected') throw policiesRead.reason;
+      if (bindingsChecked.status === 'rejected') throw join.accessToken === undefined ? withNoTokenHint(bindingsChecked.reason) : bindingsChecked.reason;
+      channel.policies = policiesRead.value;
       // A leave, a newer join of the topic, or the socket closing while we checked: that answer is moot.
       if (channel.state !== ChannelState.Joining || !conn.isOpen) return;
       this.checkNotRevoked(channel, revocationMark);
@@ -190,8 +192,7 @@ export class Hub implements ConnectionHandlers {
 
   /** A session this channel is pinned to was deleted or moved while its access was checked: refuse, the client retries. */
   private checkNotRevoked(channel: Channel, mark: number): void {
-    if (channel.isServiceRole) return;
-    const revoked = this.changes.revocations.revokedSince(mark, pinnedIds(channel.bindings));
+    const revoked = this.changes.revocations.revokedSince(mark, channel.pins);
     if (revoked !== undefined) {
       throw new RealtimeError(RealtimeErrorCode.AccessChanged, `session ${revoked} was deleted or changed owner while this join was checked; join again`, { status: 409 });
     }

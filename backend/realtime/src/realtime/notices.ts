@@ -198,8 +198,8 @@ function changesFor(n: Notice, rows: ResultRow[], committedAt: string | undefine
   return n.rows.flatMap((r) => {
     const read = current.get(r.id);
     const rec = r.current ? capped({ row: r.current, json: JSON.stringify(r.current) }, cap) : read && record(read);
-    // Too big to ride along and deleted since: its DELETE notification follows; there is nothing to show.
-    if (!rec) return [];
-    return [{ ...base, type: ChangeType.Update, record: rec, old: oldOf(r) }];
+    // Too big to ride along and deleted since: its DELETE notification follows. There is no new row to show, but
+    // the change still counts for access (the UPDATE may have moved a session to another owner): see Change.record.
+    return [{ ...base, type: ChangeType.Update, record: rec || undefined, old: oldOf(r) }];
   });
 }

@@ -103,6 +103,9 @@ export class Presence {
 
   async track(channel: Channel, msg: Track): Promise<void> {
     try {
+      if (!channel.socket.presenceTracks.take()) {
+        throw overBudget(RealtimeErrorCode.TooManyPresenceTracks, 'too many presence tracks per second on this connection', 'maxPresenceTracksPerSecond', this.limits);
+      }
       this.checkTrack(channel, msg);
       if (channel.policies && !(await writeAllowed(this.db, channel.claims, channel.subTopic, channel.policies, Extension.Presence))) {
         throw cannot('write to', channel.subTopic);
@@ -130,14 +133,11 @@ export class Presence {
     channel.reply(ref, 'ok', {});
   }
 
-  /** Throws a RealtimeError naming the first budget this track would exceed. */
+  /** Throws a RealtimeError naming the first size budget this track would exceed (the rate is taken once, in track). */
   private checkTrack(channel: Channel, msg: Track): void {
     const l = this.limits;
     if (msg.bytes > l.maxPayloadBytes) {
       throw overBudget(RealtimeErrorCode.PayloadTooLarge, `presence payload of ${msg.bytes} bytes is too large`, 'maxPayloadBytes', l, 413);
-    }
-    if (!channel.socket.presenceTracks.take()) {
-      throw overBudget(RealtimeErrorCode.TooManyPresenceTracks, 'too many presence tracks per second on this connection', 'maxPresenceTracksPerSecond', l);
     }
     const growth = msg.bytes - channel.presenceBytes;
     if (channel.socket.presenceBytes + growth > l.maxPresenceBytesPerConnection) {
