@@ -8,13 +8,21 @@ export class ApiError extends Error {
   readonly code: string;
   readonly details: string | null;
   readonly hint: string | null;
+  /** Seconds the client should wait before retrying (the Retry-After header of a 429 or 503). */
+  readonly retryAfter: number | undefined;
 
-  constructor(status: number, code: string, message: string, opts: { details?: string | null; hint?: string | null; cause?: unknown } = {}) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    opts: { details?: string | null; hint?: string | null; cause?: unknown; retryAfter?: number } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.status = status;
     this.code = code;
     this.details = opts.details ?? null;
     this.hint = opts.hint ?? null;
+    this.retryAfter = opts.retryAfter;
   }
 
   toJSON(): { code: string; message: string; details: string | null; hint: string | null } {

@@ -27,7 +27,8 @@ export const HTTP_LIMITS = {
   maxRequestBodyBytes: { env: 'MOBVIBE_MAX_REQUEST_BODY_BYTES', default: 16 * MiB, unit: 'bytes', per: 'request', past: '413 payload_too_large' },
   maxJsonDepth: { env: 'MOBVIBE_MAX_JSON_DEPTH', default: 64, unit: 'levels', per: 'request', past: '400 PGRST102 naming the depth (WebSocket frames: an error reply or close 1007)' },
   maxRows: { env: 'MOBVIBE_MAX_ROWS', default: 10_000, unit: 'count', per: 'statement', past: 'reads return at most this many rows, as PostgREST db-max-rows (Content-Range tells)' },
-  maxResponseBytes: { env: 'MOBVIBE_MAX_RESPONSE_BYTES', default: 32 * MiB, unit: 'bytes', per: 'statement', past: '413 response_too_large: ask for fewer rows (limit) or columns (select)' },
+  maxResponseBytes: { env: 'MOBVIBE_MAX_RESPONSE_BYTES', default: 32 * MiB, unit: 'bytes', per: 'statement', past: '413 PT413: ask for fewer rows (limit) or columns (select); a write that would return more is rolled back' },
+  maxRowsWrittenPerSecond: { env: 'MOBVIBE_MAX_ROWS_WRITTEN_PER_SECOND', default: 200, unit: 'per second', per: 'user or address', past: '429 too_many_writes with Retry-After; a write costs the rows it wrote (at least 1), a second\'s worth may go at once (0: no budget)' },
   maxRequestsInFlightPerPrincipal: { env: 'MOBVIBE_MAX_REQUESTS_IN_FLIGHT', default: 16, unit: 'count', per: 'user or address', past: '429 too_many_requests with Retry-After' },
 } as const satisfies Record<string, LimitSpec>;
 

@@ -8,6 +8,7 @@ import { Database } from './db/database.js';
 import { EmbeddedPostgres } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { InFlight } from './http/principal.js';
+import { WriteBudget } from './http/writeBudget.js';
 import { createHttpServer, type Routes } from './http/router.js';
 import { sendJson } from './http/respond.js';
 import { defaultWebRoot, redirectTo, staticSite } from './http/static.js';
@@ -63,7 +64,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const [tables, functions] = await Promise.all([loadTables(db.pool), loadFunctions(db.pool)]);
     const restCtx = {
       db, tables, functions, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
-      inFlight: new InFlight(config.limits.maxRequestsInFlightPerPrincipal), logger,
+      inFlight: new InFlight(config.limits.maxRequestsInFlightPerPrincipal), writes: new WriteBudget(config.limits.maxRowsWrittenPerSecond), logger,
     };
     realtime = await startRealtime({
       db, databaseUrl, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,

@@ -144,7 +144,7 @@ describe('the last-resort policy', () => {
       }
       const p = Number(/port (\d+)/.exec(out)![1]);
       const req = (target: string) => rawHttp(p, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-      for (const target of ['/throws-later?x=1', '/rejects-later', '/throws-now']) {
+      for (const target of ['/throws-later?x=1', '/rejects-later', '/throws-now', '/throws-now?apikey=eyJ.secret.key&vsn=2.0.0']) {
         const res = await req(target);
         assert.equal(res.status, 500, target);
         assert.deepEqual(JSON.parse(res.body), { code: 'internal_error', message: 'internal server error', details: null, hint: null });
@@ -161,6 +161,9 @@ describe('the last-resort policy', () => {
       assert.match(about('/throws-later?x=1')?.err?.message, /boom from a timer/);
       assert.equal(about('/rejects-later')?.kind, 'unhandledRejection');
       assert.equal(about('/throws-now')?.kind, 'caught');
+      // Keys in the query (supabase-js puts the project key in the WebSocket URL) never reach the log.
+      assert.ok(about('/throws-now?apikey=[redacted]&vsn=2.0.0'), 'the apikey value is redacted in the logged target');
+      assert.ok(!out.includes('eyJ.secret.key'), 'the key appears nowhere in the log');
       assert.match(about('/throws-after-headers')?.err?.message, /boom mid-body/);
       assert.ok(logs.every((l) => l.level === 50), 'logged at error level');
     } finally {

@@ -308,16 +308,9 @@ describe('1. a client that goes away mid-body', () => {
   });
 
   it('closed (FIN) mid-body: the same, and the slot is released', async () => {
-    // BUG: with a FIN mid-body, Node's parser reports HPE_INVALID_EOF_STATE through 'clientError'; the router's
-    // clientError handler (src/http/router.ts, uncommitted change: "While a request on this connection is still
-    // being answered ... finish it, then close") sees the pending response of the request whose body is being
-    // read, and waits for it to finish before closing the socket. That response waits for the body, which never
-    // comes: the request is never aborted, readRawBody never returns, nothing is logged, and the principal's
-    // in-flight slot stays taken until Node's requestTimeout (300 s) reaps the connection. A user whose app is
-    // killed (or whose fetch is aborted) twice mid-upload is refused 429 for ~5 minutes.
-    // Repro (maxRequestsInFlightPerPrincipal 2): twice, `POST /rest/v1/sessions` with Content-Length: 100000 and a
-    // user token, write 1,000 bytes, socket.destroy(); then GET /rest/v1/sessions as that user -> 429
-    // (expected 200). With a reset (RST) instead, or with the committed router (clientError: socket.end()), it is 200.
+    // A FIN mid-body ends Node's parser in HPE_INVALID_EOF_STATE ('clientError') while the request is in flight:
+    // the router drops the connection, so the request is aborted and its in-flight slot given back (it once
+    // waited for that request's answer, which waited for the body: the slot stayed taken for requestTimeout).
     const user = randomUUID();
     const since = logs.length;
     const errorsBefore = errorLines().length;
@@ -376,8 +369,8 @@ describe('3. malformed percent-escapes in the query string', () => {
   });
 
   it('in a filter value, a malformed escape stays as it is (as PostgREST: http-types urlDecode passes it through), a 200', async () => {
-    // The brief expected 400 here; PostgREST's urlDecode leaves "%zz" undecoded and filters on the literal text,
-    // and so does this server (URLSearchParams): the value is matched verbatim, and nothing fails.
+    // Not a 400: PostgREST's urlDecode (http-types) leaves "%zz" undecoded and filters on the literal text, and so
+    // does this server (URLSearchParams): the value is matched verbatim, and nothing fails.
     const user = randomUUID();
     await seedSessions(user, 1, () => '%zz');
     const hit = await rest(`/rest/v1/sessions?select=title&user_id=eq.${user}&title=eq.%zz`, asService());
@@ -469,7 +462,7 @@ describe('5. is.true / is.false on a non-boolean column', () => {
 describe('6. absurd limit and offset', () => {
   it('is a 400 naming limit or offset, never a message about a column "infinity"', async () => {
     // PostgREST itself ignores a limit it cannot read (readMaybe) and answers limit=-1 with 416 PGRST103; this
-    // server refuses every such value with 400 PGRST100 instead, which is what the brief asks for.
+    // server refuses every such value with 400 PGRST100 instead (stricter: a typo is not silently ignored).
     const bad = [
       'limit=1e20', 'limit=-1', 'offset=99999999999999999999', 'limit=abc', 'limit=Infinity', 'limit=-Infinity',
       'limit=NaN', 'limit=1.5', 'limit=0x10', 'limit=', 'offset=-1', 'offset=1e3', 'offset=Infinity',
@@ -523,15 +516,23 @@ describe(`7. maxRows = ${MAX_ROWS}`, () => {
   });
 
   it('a partial answer with an exact count is 206 Partial Content, as PostgREST answers it', async () => {
-    // BUG: PostgREST (RangeQuery.rangeStatus) answers 206 when the rows returned are fewer than the exact total
-    // (its QueryLimitedSpec: db-max-rows=2 and count=estimated -> 206 "0-1/2019"); this server answers 200.
-    // Repro: GET /rest/v1/sessions?user_id=eq.<u> with Prefer: count=exact, 12 rows and maxRows 5 -> 200, Content-Range 0-4/12.
+    // PostgREST (RangeQuery.rangeStatus): 206 when fewer rows come back than the exact total, 416 past the end.
     const res = await rest(`/rest/v1/sessions?select=id&user_id=eq.${user}`, asService(), { headers: { prefer: 'count=exact' } });
     assert.equal(res.headers.get('content-range'), '0-4/12');
     assert.equal(res.status, 206);
     const whole = await rest(`/rest/v1/sessions?select=id&user_id=eq.${user}&limit=3&offset=10`, asService(), { headers: { prefer: 'count=exact' } });
     assert.equal(whole.headers.get('content-range'), '10-11/12');
     assert.equal(whole.status, 206);
+    const all = await rest(`/rest/v1/sessions?select=id&user_id=eq.${user}&offset=10`, asService(), { headers: { prefer: 'count=exact' } });
+    assert.equal(all.status, 206);
+    const past = await rest(`/rest/v1/sessions?select=id&user_id=eq.${user}&offset=13`, asService(), { headers: { prefer: 'count=exact' } });
+    assert.equal(past.status, 416);
+    const body = await past.json();
+    assert.equal(body.code, 'PGRST103');
+    assert.match(body.details, /offset of 13 was requested, but there are only 12 rows/);
+    const end = await rest(`/rest/v1/sessions?select=id&user_id=eq.${user}&offset=12`, asService(), { headers: { prefer: 'count=exact' } });
+    assert.equal(end.status, 206, 'an offset at the end is an empty page (PostgREST: 0 rows < total is partial)');
+    assert.equal(end.headers.get('content-range'), '*/12');
   });
 
   it('a set-returning RPC is capped too (while the call itself stores every row)', async () => {

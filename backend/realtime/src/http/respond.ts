@@ -17,7 +17,7 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
 export function sendError(res: ServerResponse, err: ApiError, headers: Headers = {}): void {
   const extra: Headers = { ...headers };
   if (err.status === 401) extra['www-authenticate'] = 'Bearer error="invalid_token"';
-  if (err.status === 503) extra['retry-after'] = '1';
+  if (err.retryAfter !== undefined || err.status === 503 || err.status === 429) extra['retry-after'] = String(err.retryAfter ?? 1);
   sendJson(res, err.status, err.toJSON(), extra);
 }
 

@@ -31,8 +31,13 @@ const badTarget = (raw: string | undefined) =>
     hint: 'send an origin-form target such as /rest/v1/sessions?select=id',
   });
 
-/** What the log says about a request: never its headers (they carry tokens). */
-const describe = (req: IncomingMessage) => ({ method: req.method, target: (req.url ?? '').slice(0, 500), remote: req.socket.remoteAddress });
+/**
+ * What the log says about a request: never its headers (they carry tokens), and its target without the values of
+ * query parameters that carry keys (supabase-js sends the project key as `?apikey=` on the WebSocket URL).
+ */
+const describe = (req: IncomingMessage) => ({ method: req.method, target: redactTarget((req.url ?? '').slice(0, 500)), remote: req.socket.remoteAddress });
+
+export const redactTarget = (target: string): string => target.replace(/([?&](?:apikey|access_token|token)=)[^&#]*/gi, '$1[redacted]');
 
 function httpScope(req: IncomingMessage, res: ServerResponse): Scope {
   return {
@@ -121,7 +126,13 @@ export function createHttpServer(routes: Routes, logger: Logger): http.Server {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // While a request on this connection is still being answered (bytes after a `Connection: close` request, or
     // a pipelined request that does not parse), a second answer would corrupt the first: finish it, then close.
+    // If that request itself never arrived whole (a body cut short), it cannot be answered: drop the connection,
+    // which aborts it (its handler sees the abort, answers nothing and gives back what it held).
     const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (pending && !pending.req.complete) {
+      socket.destroy();
+      return;
+    }
     if (pending) {
       pending.shouldKeepAlive = false;
       if (pending.writableFinished) socket.end();

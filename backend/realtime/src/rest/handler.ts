@@ -6,6 +6,7 @@ import { toApiError } from '../db/pgErrors.js';
 import { ApiError, badRequest } from '../errors.js';
 import { readJsonBody } from '../http/body.js';
 import { clientAddress, principalKey, type InFlight } from '../http/principal.js';
+import type { WriteBudget } from '../http/writeBudget.js';
 import { sendError, sendText, type Headers } from '../http/respond.js';
 import { decodePath, type RequestTarget } from '../http/target.js';
 import type { Limits } from '../limits.js';
@@ -25,6 +26,8 @@ export interface RestContext {
   trustProxyHops: number;
   /** Requests in flight per principal (maxRequestsInFlightPerPrincipal). */
   inFlight: InFlight;
+  /** Rows written per second per principal (maxRowsWrittenPerSecond). */
+  writes: WriteBudget;
   logger: Logger;
 }
 
@@ -48,17 +51,31 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
   let claims: JwtClaims | undefined;
   let principal: string | undefined;
   let entered = false;
+  // Rows written so far by this request, charged to the principal's write budget at the end (writes only).
+  let written: number | undefined;
   try {
     claims = authenticate(req, ctx.jwtSecret);
     principal = principalKey(claims, clientAddress(req, ctx.trustProxyHops));
+    const who = () => (principal!.startsWith('user:') ? 'user' : 'client address');
     if (!(entered = ctx.inFlight.enter(principal))) {
-      throw new ApiError(429, 'too_many_requests', `more than ${ctx.inFlight.max} requests in flight at once for this ${principal!.startsWith('user:') ? 'user' : 'client address'}`, {
+      throw new ApiError(429, 'too_many_requests', `more than ${ctx.inFlight.max} requests in flight at once for this ${who()}`, {
         hint: 'wait for answers before sending more',
       });
+    }
+    if (WRITES.has(req.method ?? '')) {
+      const wait = ctx.writes.waitMs(principal);
+      if (wait > 0) {
+        throw new ApiError(429, 'too_many_writes', `this ${who()} wrote more than ${ctx.writes.perSecond} rows per second`, {
+          hint: `retry in ${Math.ceil(wait / 1000)} s (Retry-After); a write costs the rows it writes`,
+          retryAfter: Math.ceil(wait / 1000),
+        });
+      }
+      written = 0;
     }
     if (url.pathname.startsWith(RPC_PREFIX)) {
       checkProfile(req);
       const outcome = await call(req, findFunction(url, ctx.functions), url, claims, ctx);
+      if (written !== undefined) written = outcome.rows;
       return respond(req, res, outcome, { offset: undefined });
     }
     const table = findTable(url, ctx.tables);
@@ -66,17 +83,22 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
     const query = parseQuery(url.searchParams);
     const prefer = parsePrefer(req.headers.prefer);
     const outcome = await route(req, table, query, prefer, claims, ctx);
+    if (written !== undefined) written = outcome.rows;
     respond(req, res, outcome, query);
   } catch (err) {
     const apiError = toApiError(err, claims?.role === 'anon');
     // Client faults are routine (debug); only the server's own failures are errors.
     const level = apiError.status >= 500 ? 'error' : 'debug';
     ctx.logger[level]({ err: apiError, cause: apiError.cause, method: req.method, path: url.pathname }, 'REST request failed');
-    sendError(res, apiError, apiError.status === 429 ? { 'retry-after': '1' } : {});
+    sendError(res, apiError);
   } finally {
     if (entered) ctx.inFlight.leave(principal);
+    if (written !== undefined) ctx.writes.charge(principal, written);
   }
 }
+
+/** Methods that write (RPC is POST: a function may write), counted in the write budget. */
+const WRITES = new Set(['POST', 'PATCH', 'DELETE']);
 
 const boundsOf = (ctx: RestContext): ResultBounds => ({ maxRows: ctx.limits.maxRows, maxBytes: ctx.limits.maxResponseBytes });
 const bodyLimits = (ctx: RestContext) => ({ maxBytes: ctx.limits.maxRequestBodyBytes, maxDepth: ctx.limits.maxJsonDepth });
@@ -180,7 +202,20 @@ async function read(db: Database, claims: JwtClaims, table: Table, q: RestQuery,
   const statements = prefer.count ? [select, countStatement(table, q)] : [select];
   const [rows, count] = await db.asCallerBatch(claims, statements);
   const outcome = outcome200(statements[0]!, rows!);
-  return prefer.count ? { ...outcome, total: (count!.rows[0]?.total as string | undefined) ?? '0' } : outcome;
+  if (!prefer.count) return outcome;
+  const total = (count!.rows[0]?.total as string | undefined) ?? '0';
+  return { ...outcome, status: rangeStatus(q.offset ?? 0, outcome.rows, Number(total)), total };
+}
+
+/**
+ * The status of a read whose total is known, as PostgREST's RangeQuery gives it: 206 Partial Content when fewer
+ * rows came back than there are (a limit, or the row cap), 416 when the offset is past the end.
+ */
+function rangeStatus(offset: number, rows: number, total: number): number {
+  if (offset > total) {
+    throw new ApiError(416, 'PGRST103', 'Requested range not satisfiable', { details: `An offset of ${offset} was requested, but there are only ${total} rows.` });
+  }
+  return rows < total ? 206 : 200;
 }
 
 /**
@@ -236,7 +271,7 @@ function respond(req: IncomingMessage, res: ServerResponse, outcome: Outcome, q:
     body = body.slice(1, -1); // the single element of the JSON array PostgreSQL rendered
     headers['content-type'] = `${OBJECT_MEDIA}; charset=utf-8`;
   }
-  if (req.method === 'HEAD') return sendText(res, 200, undefined, headers);
+  if (req.method === 'HEAD') return sendText(res, outcome.status, undefined, headers);
   if (body === undefined) return sendText(res, outcome.status === 201 ? 201 : 204, undefined, headers);
   sendText(res, outcome.status, body, headers);
 }
