@@ -8,7 +8,28 @@
 //  - churns joins and leaves on its own sockets (join budgets);
 //  - as its own user, rewrites its own sessions with the longest titles the schema allows, 16 requests in flight,
 //    and posts REST broadcasts into the honest topics.
+import http from 'node:http';
 import WebSocket from 'ws';
+
+/**
+ * The attacker's own address: another loopback address than the honest clients' (127.0.0.1), as an attacker on
+ * the internet has, so per-address budgets tell them apart.
+ */
+const ATTACKER_ADDRESS = '127.0.0.2';
+const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+
+/** A request from the attacker's address; resolves with the status once the answer is read. */
+function request(url: string, method: string, headers: Record<string, string>, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent, localAddress: ATTACKER_ADDRESS }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 interface Start {
   type: 'start';
@@ -30,7 +51,7 @@ const sockets: WebSocket[] = [];
 
 function open(url: string, key: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/realtime/v1/websocket?apikey=${encodeURIComponent(key)}&vsn=2.0.0`, { perMessageDeflate: false });
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/realtime/v1/websocket?apikey=${encodeURIComponent(key)}&vsn=2.0.0`, { perMessageDeflate: false, localAddress: ATTACKER_ADDRESS });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
     ws.on('error', () => undefined);
@@ -119,16 +140,16 @@ async function rest(m: Start): Promise<void> {
     while (!stopping) {
       const k = n++;
       try {
-        const res =
+        const status =
           k % 2 === 0
-            ? await fetch(`${m.url}/rest/v1/sessions?user_id=not.is.null`, { method: 'PATCH', headers, body: JSON.stringify({ title: `${title.slice(0, 990)}${k}` }) })
-            : await fetch(`${m.url}/realtime/v1/api/broadcast`, {
-                method: 'POST',
+            ? await request(`${m.url}/rest/v1/sessions?user_id=not.is.null`, 'PATCH', headers, JSON.stringify({ title: `${title.slice(0, 990)}${k}` }))
+            : await request(
+                `${m.url}/realtime/v1/api/broadcast`,
+                'POST',
                 headers,
-                body: JSON.stringify({ messages: m.victimSessions.slice(0, 20).map((s) => ({ topic: `session:${s}`, event: 'spam', payload: { k } })) }),
-              });
-        count(`REST ${k % 2 === 0 ? 'PATCH' : 'broadcast'} ${res.status}`);
-        await res.arrayBuffer();
+                JSON.stringify({ messages: m.victimSessions.slice(0, 20).map((s) => ({ topic: `session:${s}`, event: 'spam', payload: { k } })) }),
+              );
+        count(`REST ${k % 2 === 0 ? 'PATCH' : 'broadcast'} ${status}`);
       } catch {
         count('REST failed');
       }

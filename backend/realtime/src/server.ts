@@ -62,13 +62,15 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   try {
     await migrate(db.pool, config.migrationsDir, logger);
     const [tables, functions] = await Promise.all([loadTables(db.pool), loadFunctions(db.pool)]);
+    // One in-flight count per principal for every HTTP API (REST and the broadcast API).
+    const inFlight = new InFlight(config.limits.maxRequestsInFlightPerPrincipal);
     const restCtx = {
       db, tables, functions, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
-      inFlight: new InFlight(config.limits.maxRequestsInFlightPerPrincipal), writes: new WriteBudget(config.limits.maxRowsWrittenPerSecond), logger,
+      inFlight, writes: new WriteBudget(config.limits.maxRowsWrittenPerSecond), logger,
     };
     realtime = await startRealtime({
       db, databaseUrl, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
-      privateOnly: config.realtimePrivateOnly, logger,
+      privateOnly: config.realtimePrivateOnly, inFlight, logger,
     });
     const routes: Routes = {
       prefixes: [

@@ -403,6 +403,8 @@ describe('slow readers', () => {
       maxBroadcastsPerSecond: 1_000_000,
       maxBroadcastBytesPerSecond: 1_000_000_000,
       maxMessagesPerSecond: 1_000_000,
+      maxInboundBytesPerSecond: 1_000_000_000,
+      maxInboundBytesPerSecondPerUser: 1_000_000_000,
     });
     const victimUser = randomUUID();
     const session = await t.createSession(victimUser);
@@ -507,6 +509,40 @@ describe('slow readers', () => {
     // It can rejoin and is live again.
     const again = await reader.join(topic, { config: { postgres_changes: [events(`session_id=eq.${session}`)] }, access_token: t.tokenFor(user) });
     assert.equal(again.reply.status, 'ok');
+  });
+});
+
+describe('bytes received per second', () => {
+  it('past the per-connection budget the server stops reading that socket for the second: the sender is slowed, nothing is refused or lost, other sockets are not held up', async () => {
+    const t = await server({ maxInboundBytesPerSecond: 16 * 1024, maxInboundBytesPerSecondPerUser: 1_000_000_000 });
+    const topic = `realtime:inbound-${randomUUID()}`;
+    const sender = await raw(t, t.anonKey, '1.0.0');
+    const listener = await raw(t, t.anonKey, '1.0.0');
+    const s = await sender.join(topic, { config: { broadcast: { self: false } } });
+    assert.equal(s.reply.status, 'ok');
+    assert.equal((await listener.join(topic, { config: {} })).reply.status, 'ok');
+    const blob = 'b'.repeat(15 * 1024);
+    // ~360 KiB, over 20 windows' worth at 16 KiB/s. Reading stops between TCP reads, so a window may let through
+    // what one read brought (tens of KiB on loopback): the bound below is far below the budget's own 20 s.
+    const FRAMES = 24;
+    const started = Date.now();
+    for (let i = 0; i < FRAMES; i++) sender.push(s.joinRef, null, topic, 'broadcast', { type: 'broadcast', event: 'big', payload: { i, blob } });
+    const ping = sender.nextRef();
+    sender.push(null, ping, 'phoenix', 'heartbeat', {});
+    // Meanwhile another socket of the same address is answered at once (its heartbeat is read as usual).
+    const other = listener.nextRef();
+    listener.push(null, other, 'phoenix', 'heartbeat', {});
+    await listener.next((f) => f.ref === other, 5_000);
+    const otherMs = Date.now() - started;
+    await sender.next((f) => f.ref === ping, 20_000);
+    const senderMs = Date.now() - started;
+    // A lower bound (the server cannot be faster than its budget allows), while the other socket did not wait.
+    assert.ok(senderMs >= 2_500, `the sender was read within ${senderMs} ms`);
+    assert.ok(otherMs < senderMs, `the other socket waited too (${otherMs} ms)`);
+    await waitFor(() => listener.frames.filter((f) => 'event' in f && f.event === 'broadcast').length === FRAMES, 'every broadcast', 10_000);
+    const got = listener.frames.filter((f): f is TextFrame => 'event' in f && f.event === 'broadcast').map((f) => (f.payload.payload as { i: number }).i);
+    assert.deepEqual(got, Array.from({ length: FRAMES }, (_, i) => i), 'nothing refused or lost, in order');
+    assert.ok(!sender.frames.some((f) => 'event' in f && f.event === 'phx_reply' && f.payload.status === 'error'), 'no refusals');
   });
 });
 

@@ -3,6 +3,7 @@
  * address for everyone else (anon), and nobody for service_role, the operator's own key (docs/SECURITY.md).
  */
 import { isIP } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingMessage } from 'node:http';
 import type { JwtClaims } from '../auth/jwt.js';
 
@@ -75,4 +76,17 @@ export class InFlight {
     if (n <= 0) this.counts.delete(key);
     else this.counts.set(key, n);
   }
+}
+
+/** The longest a rate refusal is held back before it is answered (see {@link holdRefusal}). */
+export const MAX_REFUSAL_HOLD_MS = 1_000;
+
+/**
+ * Waits before a rate-limit refusal (429 with Retry-After) is answered: as long as the client has to wait anyway,
+ * at most {@link MAX_REFUSAL_HOLD_MS}. The request keeps its in-flight slot meanwhile, so a client that ignores
+ * Retry-After and retries at once gets at most `maxRequestsInFlightPerPrincipal` refusals per hold instead of as
+ * many as it can send; a client that waits as told sees no difference.
+ */
+export function holdRefusal(retryAfterSeconds: number | undefined): Promise<void> {
+  return sleep(Math.min(MAX_REFUSAL_HOLD_MS, (retryAfterSeconds ?? 1) * 1000));
 }

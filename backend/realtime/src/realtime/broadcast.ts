@@ -14,7 +14,7 @@ import { claimsFromHeaders } from '../auth/request.js';
 import type { Database } from '../db/database.js';
 import { ApiError } from '../errors.js';
 import { readJsonBody, readRawBody, type BodyLimits } from '../http/body.js';
-import { clientAddress, principalKey } from '../http/principal.js';
+import { clientAddress, holdRefusal, principalKey, type InFlight } from '../http/principal.js';
 import { sendJson, sendText } from '../http/respond.js';
 import { decodePath, type RequestTarget } from '../http/target.js';
 import { MAX_TOPIC_LENGTH, type RealtimeLimits } from '../limits.js';
@@ -81,6 +81,8 @@ export interface BroadcasterOptions {
   trustProxyHops: number;
   /** Public channels refused (MOBVIBE_REALTIME_PRIVATE_ONLY). */
   privateOnly: boolean;
+  /** HTTP requests in flight per principal, shared with REST (maxRequestsInFlightPerPrincipal). */
+  inFlight: InFlight;
 }
 
 type BroadcastMsg = Extract<ClientMessage, { type: 'broadcast' }>;
@@ -129,21 +131,33 @@ export class Broadcaster {
 
   /** Serves `/realtime/v1/api/...`: each answer is 202, or `{"error": "..."}` with 400, 401, 403, 404, 405, 413 or 429. */
   async handleApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget): Promise<void> {
+    let key: string | undefined;
+    let entered = false;
+    let tooMany = false;
     try {
       const route = /^\/realtime\/v1\/api\/broadcast(?:\/([^/]+)\/events\/([^/]+))?\/?$/.exec(url.pathname);
       if (!route) throw fail(404, `no such endpoint: ${url.pathname}`);
       if (req.method !== 'POST') throw fail(405, 'use POST');
       const claims = this.authenticate(req);
+      key = principalKey(claims, clientAddress(req, this.opts.trustProxyHops));
+      if (!(entered = this.opts.inFlight.enter(key))) {
+        tooMany = true;
+        throw fail(429, `more than ${this.opts.inFlight.max} requests in flight at once for this ${key!.startsWith('user:') ? 'user' : 'client address'}; wait for answers before sending more`);
+      }
       const messages = route[1] === undefined ? await this.messagesFromBody(req) : [await this.singleMessage(req, url, route)];
       if (this.opts.privateOnly && messages.some((m) => !m.private)) throw fail(403, `${RealtimeErrorCode.PrivateOnly}: This project only allows private channels`);
-      const principal = this.opts.principals.get(principalKey(claims, clientAddress(req, this.opts.trustProxyHops)));
+      const principal = this.opts.principals.get(key);
       await this.mayWriteAll(claims, messages);
       this.charge(principal, messages.map((m) => m.content));
       for (const m of messages) fanOutBroadcast(this.opts.rooms.members(roomKey(TOPIC_PREFIX + m.topic, m.private)), TOPIC_PREFIX + m.topic, m.content);
       sendText(res, 202, undefined);
     } catch (err) {
       const e = err instanceof ApiError ? err : err instanceof RealtimeError && err.status < 500 ? fail(err.status, err.reason) : fail(500, 'internal server error');
-      sendJson(res, e.status, { error: e.message }, e.status === 429 ? { 'retry-after': '1' } : {});
+      // A rate refusal is answered once the sender may retry (http/principal.ts holdRefusal); too many in flight at once.
+      if (e.status === 429 && !tooMany) await holdRefusal(1);
+      sendJson(res, e.status, { error: e.message }, e.status === 429 ? { 'retry-after': '1', ...(tooMany ? { connection: 'close' } : {}) } : {});
+    } finally {
+      if (entered) this.opts.inFlight.leave(key);
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * Budgets per principal (internal): what one user (JWT `sub`), or one client address for anon callers, holds and
- * spends across all its connections: sockets, channels, filter bytes, joins and broadcasts per second. Each
+ * spends across all its connections: sockets, channels, filter bytes, joins, broadcasts and bytes received per second. Each
  * check names the budget, its limit and the setting that changes it, so a refused client knows what happened.
  * service_role has no principal (http/principal.ts): it is only limited per connection.
  *
@@ -21,12 +21,15 @@ export class Principal {
   readonly joins: RateWindow;
   readonly broadcasts: RateWindow;
   readonly broadcastBytes: RateWindow;
+  /** Bytes received on the sockets opened for this principal (maxInboundBytesPerSecondPerUser). */
+  readonly inbound: RateWindow;
 
   constructor(readonly key: string, limits: RealtimeLimits, now: () => number) {
     this.lastUsed = now();
     this.joins = new RateWindow(limits.maxJoinsPerSecondPerUser, now);
     this.broadcasts = new RateWindow(limits.maxBroadcastsPerSecond, now);
     this.broadcastBytes = new RateWindow(limits.maxBroadcastBytesPerSecond, now);
+    this.inbound = new RateWindow(limits.maxInboundBytesPerSecondPerUser, now);
   }
 
   /** What a refusal calls this principal: "user 6f1c…" or "client address 203.0.113.7". */

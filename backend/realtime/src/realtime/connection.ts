@@ -97,6 +97,9 @@ export class Connection implements ChannelSocket {
   /** The last-resort scope of this connection's frames (lastResort.ts). */
   readonly scope: Scope;
   private readonly messages: RateWindow;
+  private readonly inbound: RateWindow;
+  /** Set while reading is paused for the inbound byte budgets. */
+  private resumeTimer: NodeJS.Timeout | undefined;
   /** Set while ephemeral frames are being dropped; cleared once the client caught up. */
   private droppingEphemeral = false;
   private closed = false;
@@ -118,6 +121,7 @@ export class Connection implements ChannelSocket {
     this.joins = new RateWindow(limits.maxJoinsPerSecond);
     this.presenceTracks = new RateWindow(limits.maxPresenceTracksPerSecond);
     this.messages = new RateWindow(limits.maxMessagesPerSecond);
+    this.inbound = new RateWindow(limits.maxInboundBytesPerSecond);
     this.scope = {
       describe: () => ({ websocket: this.id, address: this.address }),
       fail: () => this.close(CloseCode.InternalError, 'internal server error'),
@@ -186,12 +190,14 @@ export class Connection implements ChannelSocket {
   onClosed(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.resumeTimer);
     this.hub.dropped(this);
   }
 
   /** @internal */
   onFrame(data: Buffer, isBinary: boolean): void {
     this.lastSeen = Date.now();
+    this.countInbound(data.length);
     let msg: ClientMessage;
     try {
       msg = decodeClientMessage(data, isBinary, this.maxJsonDepth);
@@ -210,6 +216,25 @@ export class Connection implements ChannelSocket {
     } catch (err) {
       escaped(this.logger, err, 'caught', this.scope);
     }
+  }
+
+  /**
+   * Bytes received per second, per connection and per principal: past either budget the socket is not read for
+   * the rest of that second (ws pause), so TCP slows the sender down. Nothing is refused, dropped or parsed
+   * meanwhile: the cheapest way to throttle a flood, and it costs the other clients nothing.
+   */
+  private countInbound(bytes: number): void {
+    const ownOk = this.inbound.take(bytes);
+    const shared = this.upgradePrincipal?.inbound;
+    const sharedOk = shared ? shared.take(bytes) : true;
+    if ((ownOk && sharedOk) || this.resumeTimer) return;
+    const ms = Math.max(ownOk ? 0 : this.inbound.msToNextWindow, sharedOk ? 0 : shared!.msToNextWindow);
+    this.ws.pause();
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = undefined;
+      if (!this.closed) this.ws.resume();
+    }, Math.max(1, ms));
+    this.resumeTimer.unref();
   }
 
   /** A frame that failed validation: an error reply when it said where to, else a clean close. */

@@ -11,7 +11,7 @@
 import { AuthError, verifyJwt, type JwtClaims } from '../auth/jwt.js';
 import type { Database } from '../db/database.js';
 import type { BodyLimits } from '../http/body.js';
-import { principalKey } from '../http/principal.js';
+import { principalKey, type InFlight } from '../http/principal.js';
 import type { RealtimeLimits } from '../limits.js';
 import type { Logger } from '../logger.js';
 import { authorizeBindings, pinnedIds } from './authorize.js';
@@ -45,6 +45,8 @@ export interface HubOptions {
   logger: Logger;
   /** Whether this process receives changes (the change feed is up). */
   feedIsUp(): boolean;
+  /** HTTP requests in flight per principal, shared with REST. */
+  inFlight: InFlight;
 }
 
 /** realtime-js can send its first join before it has the user's token; say so, it retries with the token. */
@@ -77,7 +79,7 @@ export class Hub implements ConnectionHandlers {
     this.presence = new Presence(this.rooms, opts.db, opts.limits);
     this.broadcaster = new Broadcaster({
       rooms: this.rooms, db: opts.db, principals: this.principals, limits: opts.limits, jwtSecret: opts.jwtSecret,
-      body: opts.body, trustProxyHops: opts.trustProxyHops, privateOnly: opts.privateOnly,
+      body: opts.body, trustProxyHops: opts.trustProxyHops, privateOnly: opts.privateOnly, inFlight: opts.inFlight,
     });
   }
 

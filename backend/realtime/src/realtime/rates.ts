@@ -31,6 +31,12 @@ export class RateWindow {
     return this.count;
   }
 
+  /** Milliseconds until the current window ends (and its count starts again from 0). */
+  get msToNextWindow(): number {
+    this.roll();
+    return Math.max(0, this.windowStart + 1000 - this.now());
+  }
+
   private roll(): void {
     const t = this.now();
     if (t - this.windowStart >= 1000) {

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import pg from 'pg';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { briefError, type Database } from '../db/database.js';
+import { InFlight } from '../http/principal.js';
 import type { RequestTarget } from '../http/target.js';
 import type { Logger } from '../logger.js';
 import { loadCatalog } from './catalog.js';
@@ -28,6 +29,8 @@ export interface RealtimeOptions {
   trustProxyHops: number;
   /** Refuse public channels (MOBVIBE_REALTIME_PRIVATE_ONLY). */
   privateOnly: boolean;
+  /** HTTP requests in flight per principal, shared with REST (one is made from `limits` when not given). */
+  inFlight?: InFlight;
   logger: Logger;
 }
 
@@ -67,6 +70,7 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
   const hub = new Hub({
     db: opts.db, catalog, jwtSecret: opts.jwtSecret, limits, body, trustProxyHops: opts.trustProxyHops, privateOnly: opts.privateOnly, logger,
     feedIsUp: () => feedRef.current?.isUp === true,
+    inFlight: opts.inFlight ?? new InFlight(opts.limits.maxRequestsInFlightPerPrincipal),
   });
   const feed = new ChangeFeed({
     databaseUrl: opts.databaseUrl,

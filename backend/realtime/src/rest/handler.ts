@@ -5,7 +5,7 @@ import type { Database, StatementResult } from '../db/database.js';
 import { toApiError } from '../db/pgErrors.js';
 import { ApiError, badRequest } from '../errors.js';
 import { readJsonBody } from '../http/body.js';
-import { clientAddress, principalKey, type InFlight } from '../http/principal.js';
+import { clientAddress, holdRefusal, principalKey, type InFlight } from '../http/principal.js';
 import type { WriteBudget } from '../http/writeBudget.js';
 import { sendError, sendText, type Headers } from '../http/respond.js';
 import { decodePath, type RequestTarget } from '../http/target.js';
@@ -90,7 +90,10 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
     // Client faults are routine (debug); only the server's own failures are errors.
     const level = apiError.status >= 500 ? 'error' : 'debug';
     ctx.logger[level]({ err: apiError, cause: apiError.cause, method: req.method, path: url.pathname }, 'REST request failed');
-    sendError(res, apiError);
+    // Over the write budget: answered once the client may retry (at most 1 s), still holding its in-flight slot.
+    if (apiError.code === 'too_many_writes') await holdRefusal(apiError.retryAfter);
+    // Over the in-flight bound: answered at once, and the connection closed (its client has enough open).
+    sendError(res, apiError, apiError.code === 'too_many_requests' ? { connection: 'close' } : {});
   } finally {
     if (entered) ctx.inFlight.leave(principal);
     if (written !== undefined) ctx.writes.charge(principal, written);
