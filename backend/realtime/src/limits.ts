@@ -28,7 +28,7 @@ export const HTTP_LIMITS = {
   maxJsonDepth: { env: 'MOBVIBE_MAX_JSON_DEPTH', default: 64, unit: 'levels', per: 'request', past: '400 PGRST102 naming the depth (WebSocket frames: an error reply or close 1007)' },
   maxRows: { env: 'MOBVIBE_MAX_ROWS', default: 10_000, unit: 'count', per: 'statement', past: 'reads return at most this many rows, as PostgREST db-max-rows (Content-Range tells)' },
   maxResponseBytes: { env: 'MOBVIBE_MAX_RESPONSE_BYTES', default: 32 * MiB, unit: 'bytes', per: 'statement', past: '413 PT413: ask for fewer rows (limit) or columns (select); a write that would return more is rolled back' },
-  maxRowsWrittenPerSecond: { env: 'MOBVIBE_MAX_ROWS_WRITTEN_PER_SECOND', default: 200, unit: 'per second', per: 'user or address', past: '429 too_many_writes with Retry-After; a write costs the rows it wrote (at least 1), a second\'s worth may go at once (0: no budget)' },
+  maxRowsWrittenPerSecond: { env: 'MOBVIBE_MAX_ROWS_WRITTEN_PER_SECOND', default: 100, unit: 'per second', per: 'user or address', past: '429 too_many_writes with Retry-After; a write costs the rows it wrote (at least 1), a second\'s worth may go at once (0: no budget)' },
   maxRequestsInFlightPerPrincipal: { env: 'MOBVIBE_MAX_REQUESTS_IN_FLIGHT', default: 16, unit: 'count', per: 'user or address', past: '429 too_many_requests with Retry-After' },
 } as const satisfies Record<string, LimitSpec>;
 
@@ -51,7 +51,7 @@ export const REALTIME_LIMITS = {
   maxInboundBytesPerSecondPerUser: { env: 'MOBVIBE_RT_MAX_INBOUND_BYTES_PER_SECOND_PER_USER', default: 1 * MiB, unit: 'bytes', per: 'user or address', past: 'as for one connection, for each socket of that user or address (counted for whom the socket was opened: its apikey)' },
   maxMessagesPerSecond: { env: 'MOBVIBE_RT_MAX_MESSAGES_PER_SECOND', default: 100, unit: 'per second', per: 'connection', past: 'error replies (ClientMessageRateLimitReached); past twice this, close 1008' },
   maxBroadcastsPerSecond: { env: 'MOBVIBE_RT_MAX_BROADCASTS_PER_SECOND', default: 50, unit: 'per second', per: 'user or address', past: 'the broadcast is not sent; error reply BroadcastRateLimitReached to the sender' },
-  maxBroadcastBytesPerSecond: { env: 'MOBVIBE_RT_MAX_BROADCAST_BYTES_PER_SECOND', default: 1 * MiB, unit: 'bytes', per: 'user or address', past: 'the broadcast is not sent; error reply BroadcastRateLimitReached to the sender' },
+  maxBroadcastBytesPerSecond: { env: 'MOBVIBE_RT_MAX_BROADCAST_BYTES_PER_SECOND', default: 256 * KiB, unit: 'bytes', per: 'user or address', past: 'the broadcast is not sent; error reply BroadcastRateLimitReached to the sender' },
   maxBroadcastMessagesPerRequest: { env: 'MOBVIBE_RT_MAX_BROADCAST_MESSAGES_PER_REQUEST', default: 100, unit: 'count', per: 'request', past: 'HTTP 413' },
   maxPresenceBytesPerConnection: { env: 'MOBVIBE_RT_MAX_PRESENCE_BYTES_PER_CONNECTION', default: 64 * KiB, unit: 'bytes', per: 'connection', past: 'track refused (PresenceBudgetExceeded)' },
   maxPresenceEntriesPerTopic: { env: 'MOBVIBE_RT_MAX_PRESENCE_ENTRIES_PER_TOPIC', default: 1_000, unit: 'count', per: 'topic', past: 'track refused (PresenceBudgetExceeded)' },
