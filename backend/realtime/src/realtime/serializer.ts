@@ -78,7 +78,11 @@ function envelope(joinRefRaw: unknown, refRaw: unknown, topic: unknown, event: u
   const joinRef = refOf(joinRefRaw, 'join_ref');
   const ref = refOf(refRaw, 'ref');
   const problem = topicProblem(topic, MAX_TOPIC_LENGTH);
-  if (problem !== undefined) throw malformed(`topic ${problem}`);
+  if (problem !== undefined) {
+    // A topic that is a string of a valid length can be replied to (its problem is its content): the socket stays.
+    const answerable = typeof topic === 'string' && topic.length > 0 && topic.length <= MAX_TOPIC_LENGTH;
+    throw malformed(`topic ${problem}`, answerable ? { joinRef, ref, topic } : undefined);
+  }
   const replyTo = { joinRef, ref, topic: topic as string };
   if (typeof event !== 'string' || event.length === 0 || event.length > 255) {
     throw malformed('event must be a non-empty string of at most 255 characters', replyTo);

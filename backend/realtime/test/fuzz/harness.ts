@@ -74,6 +74,11 @@ export async function startServerProcess(databaseUrl: string): Promise<ServerPro
       JWT_SECRET: TEST_JWT_SECRET,
       LOG_LEVEL: 'warn',
       MOBVIBE_DEMO: '0',
+      // The fuzz sends as fast as it can from one address: throttling it would only cut the cases per second.
+      // These budgets have tests of their own (rest-write-budget, realtime-budgets).
+      MOBVIBE_MAX_ROWS_WRITTEN_PER_SECOND: '0',
+      MOBVIBE_RT_MAX_INBOUND_BYTES_PER_SECOND: String(2 ** 40),
+      MOBVIBE_RT_MAX_INBOUND_BYTES_PER_SECOND_PER_USER: String(2 ** 40),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
