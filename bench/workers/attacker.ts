@@ -103,8 +103,11 @@ async function flood(m: Start): Promise<void> {
   });
 }
 
+/** Resolves once the run is over. */
+const sleepUntilStopped = () => every(50, () => undefined);
+
 /** A frame every 11 ms per socket: ~90 per second. */
-const PACE_MS = 11;
+const PACE_MS = Number(process.env.BENCH_ATTACK_PACE_MS ?? 11);
 
 /** Runs `fn` every `ms` until stopping. */
 function every(ms: number, fn: () => void): Promise<void> {
@@ -165,7 +168,8 @@ process.on('message', async (msg: { type: string } & Partial<Start>) => {
     process.send!({ type: 'started' });
     // BENCH_ATTACK=flood,churn,rest picks the parts (all by default), to see what each costs the honest users.
     const parts = (process.env.BENCH_ATTACK ?? 'flood,churn,rest').split(',');
-    const all = { flood, churn, rest } as Record<string, (m: Start) => Promise<void>>;
+    // `none` does nothing: a control run, to see what running after (b) on the same server costs by itself.
+    const all = { flood, churn, rest, none: () => sleepUntilStopped() } as Record<string, (m: Start) => Promise<void>>;
     await Promise.all(parts.map((p) => all[p]!(m))).catch((err: unknown) => count(`attacker failed: ${String(err)}`));
     clearTimeout(timer);
   } else if (msg.type === 'finish') {

@@ -46,7 +46,7 @@ export const REALTIME_LIMITS = {
   maxFilterBytesPerConnection: { env: 'MOBVIBE_RT_MAX_FILTER_BYTES_PER_CONNECTION', default: 64 * KiB, unit: 'bytes', per: 'connection', past: 'join refused (SubscriptionBudgetExceeded)' },
   maxFilterBytesPerUser: { env: 'MOBVIBE_RT_MAX_FILTER_BYTES_PER_USER', default: 256 * KiB, unit: 'bytes', per: 'user or address', past: 'join refused (SubscriptionBudgetExceeded)' },
   maxJoinsPerSecond: { env: 'MOBVIBE_RT_MAX_JOINS_PER_SECOND', default: 100, unit: 'per second', per: 'connection', past: 'join refused (ClientJoinRateLimitReached)' },
-  maxJoinsPerSecondPerUser: { env: 'MOBVIBE_RT_MAX_JOINS_PER_SECOND_PER_USER', default: 200, unit: 'per second', per: 'user or address', past: 'join refused (ClientJoinRateLimitReached)' },
+  maxJoinsPerSecondPerUser: { env: 'MOBVIBE_RT_MAX_JOINS_PER_SECOND_PER_USER', default: 50, unit: 'per second', per: 'user or address', past: 'join refused (ClientJoinRateLimitReached)' },
   maxInboundBytesPerSecond: { env: 'MOBVIBE_RT_MAX_INBOUND_BYTES_PER_SECOND', default: 256 * KiB, unit: 'bytes', per: 'connection', past: 'the server stops reading that socket for the rest of the second: TCP slows the sender, nothing is refused or lost' },
   maxInboundBytesPerSecondPerUser: { env: 'MOBVIBE_RT_MAX_INBOUND_BYTES_PER_SECOND_PER_USER', default: 1 * MiB, unit: 'bytes', per: 'user or address', past: 'as for one connection, for each socket of that user or address (counted for whom the socket was opened: its apikey)' },
   maxMessagesPerSecond: { env: 'MOBVIBE_RT_MAX_MESSAGES_PER_SECOND', default: 100, unit: 'per second', per: 'connection', past: 'error replies (ClientMessageRateLimitReached); past twice this, close 1008' },
