@@ -7,7 +7,7 @@ import type { Limits } from './limits.js';
 import { Database } from './db/database.js';
 import { EmbeddedPostgres } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
-import { InFlight } from './http/principal.js';
+import { InFlight, PoolShares } from './http/principal.js';
 import { WriteBudget } from './http/writeBudget.js';
 import { createHttpServer, type Routes } from './http/router.js';
 import { sendJson } from './http/respond.js';
@@ -66,7 +66,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const inFlight = new InFlight(config.limits.maxRequestsInFlightPerPrincipal);
     const restCtx = {
       db, tables, functions, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
-      inFlight, writes: new WriteBudget(config.limits.maxRowsWrittenPerSecond), logger,
+      inFlight, writes: new WriteBudget(config.limits.maxRowsWrittenPerSecond), shares: new PoolShares(config.limits.maxDbConnectionsPerPrincipal), logger,
     };
     realtime = await startRealtime({
       db, databaseUrl, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,

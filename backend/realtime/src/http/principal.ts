@@ -90,3 +90,38 @@ export const MAX_REFUSAL_HOLD_MS = 1_000;
 export function holdRefusal(retryAfterSeconds: number | undefined): Promise<void> {
   return sleep(Math.min(MAX_REFUSAL_HOLD_MS, (retryAfterSeconds ?? 1) * 1000));
 }
+
+/**
+ * A bounded share of the database pool per principal (internal): at most `max` of one principal's requests hold
+ * a pooled connection at once; the others wait their turn in order (they are already counted in flight, so the
+ * line is bounded). One user's slow or lock-bound statements (16 PATCHes of the same rows wait on each other's row
+ * locks, each holding a connection) then cannot take the connections other users and the worker need.
+ * service_role (undefined key) is not counted.
+ *
+ * @example
+ * const release = await shares.acquire(key);
+ * try { await db.asCaller(...); } finally { release(); }
+ */
+export class PoolShares {
+  private readonly holders = new Map<string, { held: number; waiting: Array<() => void> }>();
+
+  constructor(readonly max: number) {}
+
+  async acquire(key: string | undefined): Promise<() => void> {
+    if (key === undefined || this.max === 0) return noop;
+    let entry = this.holders.get(key);
+    if (!entry) this.holders.set(key, (entry = { held: 0, waiting: [] }));
+    if (entry.held >= this.max) await new Promise<void>((resolve) => entry!.waiting.push(resolve));
+    else entry.held++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = entry!.waiting.shift();
+      if (next) return next(); // the slot passes straight to the next in line
+      if (--entry!.held === 0) this.holders.delete(key);
+    };
+  }
+}
+
+const noop = () => undefined;

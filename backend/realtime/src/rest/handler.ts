@@ -5,7 +5,7 @@ import type { Database, StatementResult } from '../db/database.js';
 import { toApiError } from '../db/pgErrors.js';
 import { ApiError, badRequest } from '../errors.js';
 import { readJsonBody } from '../http/body.js';
-import { clientAddress, holdRefusal, principalKey, type InFlight } from '../http/principal.js';
+import { clientAddress, holdRefusal, principalKey, type InFlight, type PoolShares } from '../http/principal.js';
 import type { WriteBudget } from '../http/writeBudget.js';
 import { sendError, sendText, type Headers } from '../http/respond.js';
 import { decodePath, type RequestTarget } from '../http/target.js';
@@ -28,6 +28,8 @@ export interface RestContext {
   inFlight: InFlight;
   /** Rows written per second per principal (maxRowsWrittenPerSecond). */
   writes: WriteBudget;
+  /** Database connections per principal (maxDbConnectionsPerPrincipal). */
+  shares: PoolShares;
   logger: Logger;
 }
 
@@ -53,6 +55,7 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
   let entered = false;
   // Rows written so far by this request, charged to the principal's write budget at the end (writes only).
   let written: number | undefined;
+  let releaseShare: (() => void) | undefined;
   try {
     claims = authenticate(req, ctx.jwtSecret);
     principal = principalKey(claims, clientAddress(req, ctx.trustProxyHops));
@@ -72,6 +75,7 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
       }
       written = 0;
     }
+    releaseShare = await ctx.shares.acquire(principal);
     if (url.pathname.startsWith(RPC_PREFIX)) {
       checkProfile(req);
       const outcome = await call(req, findFunction(url, ctx.functions), url, claims, ctx);
@@ -95,6 +99,7 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
     // Over the in-flight bound: answered at once, and the connection closed (its client has enough open).
     sendError(res, apiError, apiError.code === 'too_many_requests' ? { connection: 'close' } : {});
   } finally {
+    releaseShare?.();
     if (entered) ctx.inFlight.leave(principal);
     if (written !== undefined) ctx.writes.charge(principal, written);
   }
