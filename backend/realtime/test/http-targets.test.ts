@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseTarget } from '../src/http/target.js';
+import { dechunk } from './http-helpers.js';
 
 let t: TestServer;
 let port: number;
@@ -40,19 +41,6 @@ export async function rawHttp(p: number, request: string): Promise<{ status: num
   return { status, body, raw };
 }
 
-/** The payload of a chunked body (as far as it goes). */
-function dechunk(text: string): string {
-  let out = '';
-  for (let at = 0; at < text.length; ) {
-    const eol = text.indexOf('\r\n', at);
-    if (eol < 0) break;
-    const size = parseInt(text.slice(at, eol), 16);
-    if (!(size > 0)) break;
-    out += text.slice(eol + 2, eol + 2 + size);
-    at = eol + 2 + size + 2;
-  }
-  return out;
-}
 
 const get = (target: string, extra = '') => rawHttp(port, `GET ${target} HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`);
 

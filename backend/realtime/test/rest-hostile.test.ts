@@ -15,6 +15,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { startServer, userToken, type RunningServer } from '@mobvibe/realtime-server';
 import { createTestDatabase, supabaseClient, TEST_JWT_SECRET, type TestDatabase } from '@mobvibe/testkit';
+import { dechunk } from './http-helpers.js';
 
 const MAX_ROWS = 5;
 const MAX_RESPONSE_BYTES = 2000;
@@ -208,19 +209,6 @@ function slowRequest(method: string, path: string, headers: Record<string, strin
   return { socket, continued, response };
 }
 
-/** The payload of a chunked body. */
-function dechunk(text: string): string {
-  let out = '';
-  for (let at = 0; at < text.length; ) {
-    const eol = text.indexOf('\r\n', at);
-    if (eol < 0) break;
-    const size = parseInt(text.slice(at, eol), 16);
-    if (!(size > 0)) break;
-    out += text.slice(eol + 2, eol + 2 + size);
-    at = eol + 2 + size + 2;
-  }
-  return out;
-}
 
 /** JSON text padded with trailing spaces (still valid JSON) to exactly `bytes` bytes. */
 function padded(value: unknown, bytes: number): string {
