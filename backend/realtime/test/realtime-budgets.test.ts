@@ -4,11 +4,10 @@
 // And a flood of someone else's broadcasts costs a slow reader its broadcasts, never its connection or its changes.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '@mobvibe/testkit';
 import { DEFAULT_LIMITS } from '../src/config.js';
-import { RawClient, sleep, socketUrl, waitFor, type Frame } from './realtime-helpers.js';
+import { RawClient, sleep, socketUrl, upgradeRequest, waitFor, type Frame } from './realtime-helpers.js';
 
 type TextFrame = Extract<Frame, { event: string }>;
 type Realtime = typeof DEFAULT_LIMITS.realtime;
@@ -32,26 +31,7 @@ async function raw(t: TestServer, key = t.anonKey, vsn: '1.0.0' | '2.0.0' = '2.0
   return c;
 }
 
-/** An upgrade request by hand, to read a refusal's status and body (or 101). */
-function upgrade(t: TestServer, key: string, opts: { omitKey?: boolean } = {}): Promise<{ status: number; body: string }> {
-  const u = new URL(t.url);
-  const headers: Record<string, string> = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13' };
-  if (!opts.omitKey) headers['sec-websocket-key'] = 'dGhlIHNhbXBsZSBub25jZQ==';
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: `/realtime/v1/websocket?apikey=${key}&vsn=2.0.0`, headers });
-    req.on('response', (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('upgrade', (_res, socket) => {
-      socket.destroy();
-      resolve({ status: 101, body: '' });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const upgrade = (t: TestServer, key: string, opts: { omitKey?: boolean } = {}) => upgradeRequest(t, `/realtime/v1/websocket?apikey=${key}&vsn=2.0.0`, opts);
 
 const join = (c: RawClient, topic: string, token: string | undefined, config: object = {}) =>
   c.join(topic, { config, ...(token ? { access_token: token } : {}) }).then((j) => ({ ...j, reason: j.reply.status === 'error' ? (j.reply.response.reason as string) : undefined }));

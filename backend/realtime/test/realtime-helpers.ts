@@ -1,5 +1,6 @@
 // Helpers for the realtime-*.test.ts files: waiting on supabase-js channel statuses, and a raw WebSocket client
 // for what supabase-js never sends (malformed frames, floods, crafted joins). Not a test file itself.
+import http from 'node:http';
 import type { RealtimeChannel, SupabaseClient } from '@supabase/supabase-js';
 import WebSocket from 'ws';
 import type { TestServer } from '@mobvibe/testkit';
@@ -147,4 +148,27 @@ export class RawClient {
   close(): void {
     this.ws.terminate();
   }
+}
+
+/**
+ * A plain HTTP upgrade request to `path` on the test server, to see a refusal (status and body) as the client's
+ * WebSocket library would, or 101. `omitKey` leaves out Sec-WebSocket-Key (an invalid handshake).
+ */
+export function upgradeRequest(t: TestServer, path: string, opts: { omitKey?: boolean } = {}): Promise<{ status: number; body: string }> {
+  const headers: Record<string, string> = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13' };
+  if (!opts.omitKey) headers['sec-websocket-key'] = 'dGhlIHNhbXBsZSBub25jZQ==';
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${t.url}${path}`, { headers });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode!, body: '' });
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -3,11 +3,10 @@
 // be; raw frames check the exact wire shapes.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '@mobvibe/testkit';
 import { DEFAULT_LIMITS } from '../src/config.js';
-import { RawClient, joinRefusal, settled, sleep, socketUrl, subscribe, waitFor } from './realtime-helpers.js';
+import { RawClient, joinRefusal, settled, sleep, socketUrl, subscribe, upgradeRequest, waitFor } from './realtime-helpers.js';
 
 let t: TestServer;
 const alice = randomUUID();
@@ -17,25 +16,7 @@ before(async () => {
 });
 after(() => t?.close());
 
-/** A plain HTTP upgrade request, to see the refusal as the client's WebSocket library would. */
-function upgrade(path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${t.url}${path}`, {
-      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' },
-    });
-    req.on('response', (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode!, body: '' });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const upgrade = (path: string) => upgradeRequest(t, path);
 
 describe('upgrade', () => {
   it('answers a missing, malformed, wrongly signed or expired apikey with HTTP 401 and a JSON error', async () => {
