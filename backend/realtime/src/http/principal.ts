@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingMessage } from 'node:http';
 import type { JwtClaims } from '../auth/jwt.js';
+import { ApiError } from '../errors.js';
 
 /**
  * The client's address as budgets count it: an IPv4 address, or the /64 prefix of an IPv6 address (one
@@ -49,6 +50,12 @@ export function principalKey(claims: Pick<JwtClaims, 'role' | 'sub'>, address: s
   return `addr:${address}`;
 }
 
+/** What kind of principal a key is, for refusals: "user" or "client address". */
+export const principalKind = (key: string): string => (key.startsWith('user:') ? 'user' : 'client address');
+
+/** What a refusal calls a principal: "user 6f1c…" or "client address 203.0.113.7". */
+export const principalLabel = (key: string): string => `${principalKind(key)} ${key.slice(5)}`;
+
 /**
  * Counts what each principal has in flight and refuses past `max` (internal).
  *
@@ -68,6 +75,15 @@ export class InFlight {
     if (n >= this.max) return false;
     this.counts.set(key, n + 1);
     return true;
+  }
+
+  /** {@link enter}, or a 429 too_many_requests (REST and the broadcast API answer it in their own shapes). */
+  admit(key: string | undefined): void {
+    if (!this.enter(key)) {
+      throw new ApiError(429, 'too_many_requests', `more than ${this.max} requests in flight at once for this ${principalKind(key!)}`, {
+        hint: 'wait for answers before sending more',
+      });
+    }
   }
 
   leave(key: string | undefined): void {

@@ -133,17 +133,14 @@ export class Broadcaster {
   async handleApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget): Promise<void> {
     let key: string | undefined;
     let entered = false;
-    let tooMany = false;
     try {
       const route = /^\/realtime\/v1\/api\/broadcast(?:\/([^/]+)\/events\/([^/]+))?\/?$/.exec(url.pathname);
       if (!route) throw fail(404, `no such endpoint: ${url.pathname}`);
       if (req.method !== 'POST') throw fail(405, 'use POST');
       const claims = this.authenticate(req);
       key = principalKey(claims, clientAddress(req, this.opts.trustProxyHops));
-      if (!(entered = this.opts.inFlight.enter(key))) {
-        tooMany = true;
-        throw fail(429, `more than ${this.opts.inFlight.max} requests in flight at once for this ${key!.startsWith('user:') ? 'user' : 'client address'}; wait for answers before sending more`);
-      }
+      this.opts.inFlight.admit(key);
+      entered = true;
       const messages = route[1] === undefined ? await this.messagesFromBody(req) : [await this.singleMessage(req, url, route)];
       if (this.opts.privateOnly && messages.some((m) => !m.private)) throw fail(403, `${RealtimeErrorCode.PrivateOnly}: This project only allows private channels`);
       const principal = this.opts.principals.get(key);
@@ -154,6 +151,7 @@ export class Broadcaster {
     } catch (err) {
       const e = err instanceof ApiError ? err : err instanceof RealtimeError && err.status < 500 ? fail(err.status, err.reason) : fail(500, 'internal server error');
       // A rate refusal is answered once the sender may retry (http/principal.ts holdRefusal); too many in flight at once.
+      const tooMany = e.code === 'too_many_requests';
       if (e.status === 429 && !tooMany) await holdRefusal(1);
       sendJson(res, e.status, { error: e.message }, e.status === 429 ? { 'retry-after': '1', ...(tooMany ? { connection: 'close' } : {}) } : {});
     } finally {

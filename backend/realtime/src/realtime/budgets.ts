@@ -7,6 +7,7 @@
  * A principal's entry lives while it holds anything, and a few seconds more, so that rate windows survive a
  * client that reconnects or sends over REST between sockets.
  */
+import { principalLabel } from '../http/principal.js';
 import { REALTIME_LIMITS, type RealtimeLimits } from '../limits.js';
 import { RealtimeError, RealtimeErrorCode, type RealtimeErrorCode as Code } from './errors.js';
 import { RateWindow } from './rates.js';
@@ -34,7 +35,7 @@ export class Principal {
 
   /** What a refusal calls this principal: "user 6f1c…" or "client address 203.0.113.7". */
   get label(): string {
-    return this.key.startsWith('user:') ? `user ${this.key.slice(5)}` : `client address ${this.key.slice(5)}`;
+    return principalLabel(this.key);
   }
 
   get idle(): boolean {

@@ -5,7 +5,7 @@ import type { Database, StatementResult } from '../db/database.js';
 import { toApiError } from '../db/pgErrors.js';
 import { ApiError, badRequest } from '../errors.js';
 import { readJsonBody } from '../http/body.js';
-import { clientAddress, holdRefusal, principalKey, type InFlight, type PoolShares } from '../http/principal.js';
+import { clientAddress, holdRefusal, principalKey, principalKind, type InFlight, type PoolShares } from '../http/principal.js';
 import type { WriteBudget } from '../http/writeBudget.js';
 import { sendError, sendText, type Headers } from '../http/respond.js';
 import { decodePath, type RequestTarget } from '../http/target.js';
@@ -59,16 +59,12 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
   try {
     claims = authenticate(req, ctx.jwtSecret);
     principal = principalKey(claims, clientAddress(req, ctx.trustProxyHops));
-    const who = () => (principal!.startsWith('user:') ? 'user' : 'client address');
-    if (!(entered = ctx.inFlight.enter(principal))) {
-      throw new ApiError(429, 'too_many_requests', `more than ${ctx.inFlight.max} requests in flight at once for this ${who()}`, {
-        hint: 'wait for answers before sending more',
-      });
-    }
+    ctx.inFlight.admit(principal);
+    entered = true;
     if (WRITES.has(req.method ?? '')) {
       const wait = ctx.writes.waitMs(principal);
       if (wait > 0) {
-        throw new ApiError(429, 'too_many_writes', `this ${who()} wrote more than ${ctx.writes.perSecond} rows per second`, {
+        throw new ApiError(429, 'too_many_writes', `this ${principalKind(principal!)} wrote more than ${ctx.writes.perSecond} rows per second`, {
           hint: `retry in ${Math.ceil(wait / 1000)} s (Retry-After); a write costs the rows it writes`,
           retryAfter: Math.ceil(wait / 1000),
         });
