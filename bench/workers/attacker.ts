@@ -139,9 +139,11 @@ async function rest(m: Start): Promise<void> {
   const headers = { apikey: m.anonKey, authorization: `Bearer ${m.userToken}`, 'content-type': 'application/json', prefer: 'return=minimal' };
   const title = 't'.repeat(1000);
   let n = 0;
+  // BENCH_ATTACK_REST=patch or =broadcast keeps one of the two (both by default).
+  const only = process.env.BENCH_ATTACK_REST;
   const worker = async () => {
     while (!stopping) {
-      const k = n++;
+      const k = only === 'patch' ? 2 * n++ : only === 'broadcast' ? 2 * n++ + 1 : n++;
       try {
         const status =
           k % 2 === 0
