@@ -17,7 +17,6 @@ import {
 } from '@mobvibe/realtime-server';
 import { AgentRunner, EventEmitter, createLogger } from '@mobvibe/worker';
 import { createClient } from '@supabase/supabase-js';
-import WebSocket from 'ws';
 import { DEMO_SCRIPT, playDemo } from '../backend/worker/dist/demo.js';
 
 const USAGE = 'usage: npm run demo [-- --pace <n>] [-- --session <uuid>]';
@@ -95,7 +94,6 @@ async function main() {
   await checkServer(url);
   const supabase = createClient(url, serviceRoleKey, {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    realtime: { transport: WebSocket }, // Node 20 has no global WebSocket; this script uses REST only
   });
   await prepareSession(supabase, sessionId);
   if (link && sessionId === DEMO_SESSION_ID) process.stdout.write(`\nWatch it live (signed in as the demo user):\n  ${link}\n\n`);

@@ -40,6 +40,7 @@ async function main() {
     env.TEST_DATABASE_URL = await embedded.start();
   }
   const concurrency = env.TEST_CONCURRENCY ?? '2';
+  process.stdout.write(`# node ${process.version} (${process.execPath}), ${files.length} test files\n`);
   const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files.map((f) => path.relative(root, f))];
   const code = await new Promise((resolve) => {
     const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });

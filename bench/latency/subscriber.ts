@@ -1,7 +1,6 @@
 // A subscriber process of bench/latency.ts: one supabase-js client (its own WebSocket) per subscriber, each
 // running the original plan's subscription code; records commit->receipt and insert->receipt per event.
 import { createClient } from '@supabase/supabase-js';
-import WebSocket from 'ws';
 import { wallNow, type SubscriberConfig, type SubscriberMessage } from './common.js';
 
 const send = (m: SubscriberMessage) => process.send!(m);
@@ -17,7 +16,7 @@ function start(config: SubscriberConfig): void {
   const clients = config.subscribers.map(({ sessionId, token }) =>
     createClient(config.url, config.anonKey, {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-      realtime: { transport: WebSocket as never, vsn: config.vsn } as never,
+      realtime: { vsn: config.vsn },
       accessToken: async () => token,
     }),
   );

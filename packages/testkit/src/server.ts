@@ -29,13 +29,18 @@ export interface TestServer {
 export interface ClientOptions {
   /** Realtime protocol version: '2.0.0' (default) or '1.0.0'. */
   vsn?: '1.0.0' | '2.0.0';
+  /**
+   * The WebSocket realtime-js uses: the platform's own (Node 22+, default), or the `ws` package given as
+   * `transport`, as code written for Node 20 does.
+   */
+  transport?: 'native' | 'ws';
 }
 
-/** supabase-js configured for Node 20: `ws` as the realtime transport, no session persistence. */
+/** supabase-js as server-side code uses it: the platform's WebSocket (or `ws`), no session persistence. */
 export function supabaseClient(url: string, key: string, accessToken?: string, opts: ClientOptions = {}): SupabaseClient {
   return createClient(url, key, {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    realtime: { transport: WebSocket as never, ...(opts.vsn ? { vsn: opts.vsn } : {}) } as never,
+    realtime: { ...(opts.transport === 'ws' ? { transport: WebSocket as never } : {}), ...(opts.vsn ? { vsn: opts.vsn } : {}) },
     ...(accessToken ? { accessToken: async () => accessToken } : {}),
   });
 }

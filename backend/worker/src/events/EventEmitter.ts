@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createClient, type SupabaseClient, type WebSocketLikeConstructor } from '@supabase/supabase-js';
-import WebSocket from 'ws';
+import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import {
   EventErrorCode,
   EventValidationError,
@@ -240,8 +239,7 @@ function createDefaultClient(options: EventEmitterOptions): SupabaseClient {
   }
   return createClient(url, key, {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    // ws's overloaded constructor (it also accepts `null` for server-side sockets) defeats structural typing.
-    realtime: { transport: WebSocket as unknown as WebSocketLikeConstructor },
+    // The emitter writes over REST only; realtime-js takes the platform's WebSocket (Node 22+) if it ever connects.
     global: { fetch: timeoutFetch(options.fetch ?? nodeFetch(), timeoutMs) },
   });
 }
