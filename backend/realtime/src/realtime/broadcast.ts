@@ -95,13 +95,15 @@ export class Broadcaster {
   /** A broadcast pushed on a joined channel. */
   async fromChannel(channel: Channel, msg: BroadcastMsg): Promise<void> {
     try {
+      if (msg.content.persist) throw persistRefused();
       this.charge(channel.principal, [msg.content]);
       const allowed = channel.policies ? writeAllowed(this.opts.db, channel.claims, channel.subTopic, channel.policies, Extension.Broadcast) : true;
       if (!(allowed === true || (await allowed))) throw cannot('write to', channel.subTopic);
       if (channel.state !== ChannelState.Joined) return;
     } catch (err) {
       const e = toRealtimeError(err);
-      const error = e.code === RealtimeErrorCode.PayloadTooLarge ? 'payload_size_exceeded' : e.code;
+      // realtime-js hands `error` back to a persist caller when it is a string: there it says what was refused.
+      const error = e.code === RealtimeErrorCode.PayloadTooLarge ? 'payload_size_exceeded' : e.code === RealtimeErrorCode.PersistNotSupported ? e.reason : e.code;
       if (msg.ref !== null) channel.reply(msg.ref, 'error', { reason: e.reason, error });
       return;
     }
@@ -137,6 +139,7 @@ export class Broadcaster {
       const route = /^\/realtime\/v1\/api\/broadcast(?:\/([^/]+)\/events\/([^/]+))?\/?$/.exec(url.pathname);
       if (!route) throw fail(404, `no such endpoint: ${url.pathname}`);
       if (req.method !== 'POST') throw fail(405, 'use POST');
+      if ([...url.searchParams.keys()].some((k) => k === 'persist' || k.startsWith('persist['))) throw fail(400, persistRefused().reason);
       const claims = this.authenticate(req);
       key = principalKey(claims, clientAddress(req, this.opts.trustProxyHops));
       this.opts.inFlight.admit(key);
@@ -220,3 +223,6 @@ function checkTopic(topic: unknown, where: string): string {
   if (problem !== undefined) throw fail(400, `${where}topic ${problem} (the channel name without "${TOPIC_PREFIX}")`);
   return topic as string;
 }
+
+const persistRefused = () =>
+  new RealtimeError(RealtimeErrorCode.PersistNotSupported, 'persisted broadcasts (persist, Broadcast Replay) are not supported by this server; send without persist');

@@ -29,6 +29,8 @@ export const RealtimeErrorCode = {
   PrivateOnly: 'PrivateOnly',
   PayloadTooLarge: 'PayloadTooLarge',
   UnsupportedVersion: 'UnsupportedVersion',
+  /** A broadcast asked to be persisted (realtime-js `persist`, Supabase's Broadcast Replay): not supported here. */
+  PersistNotSupported: 'BroadcastPersistNotSupported',
   ServerShuttingDown: 'ServerShuttingDown',
   Internal: 'InternalError',
 } as const;

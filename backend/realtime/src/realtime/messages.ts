@@ -31,6 +31,8 @@ export interface BroadcastContent {
   event: string;
   encoding: PayloadEncoding;
   body: Buffer;
+  /** realtime-js 2.119+ asked for a persisted broadcast (binary metadata `persist`), which this server refuses. */
+  persist?: boolean;
 }
 
 type Routed = ReplyTarget;

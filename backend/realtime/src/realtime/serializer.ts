@@ -113,7 +113,8 @@ function decodeBinary(buf: Buffer, maxDepth: number): Envelope {
   const replyTo = { joinRef: joinRef || null, ref: ref || null, topic };
   if (!topic) throw malformed('binary broadcast frame has no topic');
   if (!event) throw malformed('binary broadcast frame has no event', replyTo);
-  if (meta && !isObject(jsonOrUndefined(meta, maxDepth))) throw malformed('binary broadcast metadata must be a JSON object', replyTo);
+  const metadata = meta ? jsonOrUndefined(meta, maxDepth) : {};
+  if (!isObject(metadata)) throw malformed('binary broadcast metadata must be a JSON object', replyTo);
   if (encoding !== PayloadEncoding.Json && encoding !== PayloadEncoding.Binary) {
     throw malformed(`binary broadcast payload encoding must be 0 (bytes) or 1 (JSON), got ${encoding}`, replyTo);
   }
@@ -121,7 +122,12 @@ function decodeBinary(buf: Buffer, maxDepth: number): Envelope {
   if (encoding === PayloadEncoding.Json && jsonOrUndefined(body.toString('utf8'), maxDepth) === undefined) {
     throw malformed(`binary broadcast payload is marked JSON but does not parse (or nests deeper than ${maxDepth} levels)`, replyTo);
   }
-  return { ...replyTo, event: 'broadcast', payload: { type: 'broadcast', event }, binaryBroadcast: { event, encoding: encoding as PayloadEncoding, body } };
+  return { ...replyTo, event: 'broadcast', payload: { type: 'broadcast', event }, binaryBroadcast: { event, encoding: encoding as PayloadEncoding, body, ...(persistAsked(metadata) ? { persist: true } : {}) } };
+}
+
+/** realtime-js 2.119 sends `{"persist": true}` or `{"persist": {"ttl": n}}` as metadata; an explicit false asks nothing. */
+function persistAsked(metadata: Record<string, unknown>): boolean {
+  return metadata.persist !== undefined && metadata.persist !== false && metadata.persist !== null;
 }
 
 function jsonOrUndefined(text: string, maxDepth: number): unknown {
