@@ -32,7 +32,18 @@ export interface ServerConfig {
   realtimePrivateOnly: boolean;
   /** Every budget and size limit (limits.ts; docs/SECURITY.md lists them with their settings). */
   limits: Limits;
+  /** Who may read `GET /metrics` (MOBVIBE_METRICS, MOBVIBE_METRICS_TOKEN). */
+  metrics: MetricsAccess;
+  /** On SIGTERM: how long connections and requests may take to finish before the process exits anyway (MOBVIBE_SHUTDOWN_GRACE_MS). */
+  shutdownGraceMs: number;
 }
+
+/**
+ * Who may read `/metrics`: nobody (`off`, a 404 as for any unknown path), clients on this machine only
+ * (`loopback`, the default: the peer is a loopback address and no proxy header says otherwise), or whoever
+ * sends `Authorization: Bearer <token>` (`bearer`).
+ */
+export type MetricsAccess = { mode: 'off' } | { mode: 'loopback' } | { mode: 'bearer'; token: string };
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 /** supabase/migrations at the repository root (this file sits in backend/realtime/{src,dist}). */
@@ -71,7 +82,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     trustProxyHops: intFrom(env, 'MOBVIBE_TRUST_PROXY', 0, 0, 10),
     realtimePrivateOnly: flagFrom(env, 'MOBVIBE_REALTIME_PRIVATE_ONLY'),
     limits: limitsOrConfigError(env),
+    metrics: metricsFrom(env),
+    shutdownGraceMs: intFrom(env, 'MOBVIBE_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
   };
+}
+
+function metricsFrom(env: NodeJS.ProcessEnv): MetricsAccess {
+  const mode = env.MOBVIBE_METRICS || 'loopback';
+  const token = env.MOBVIBE_METRICS_TOKEN || undefined;
+  if (mode === 'off' || mode === 'loopback') {
+    if (token !== undefined) throw new ConfigError(`MOBVIBE_METRICS_TOKEN is set but MOBVIBE_METRICS is ${JSON.stringify(mode)}: set MOBVIBE_METRICS=bearer to use it`);
+    return { mode };
+  }
+  if (mode !== 'bearer') throw new ConfigError(`MOBVIBE_METRICS must be off, loopback or bearer, got ${JSON.stringify(mode)}`);
+  if (token === undefined || token.length < 16) {
+    throw new ConfigError('MOBVIBE_METRICS=bearer needs MOBVIBE_METRICS_TOKEN: the bearer token scrapers send, 16 characters or more');
+  }
+  return { mode, token };
 }
 
 function limitsOrConfigError(env: NodeJS.ProcessEnv): Limits {

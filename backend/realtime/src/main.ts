@@ -6,6 +6,11 @@ import { startServer } from './server.js';
 
 /** `npm start`: runs the server until SIGTERM/SIGINT, printing the API URL and keys as `supabase start` does. */
 async function main(): Promise<void> {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 22) {
+    process.stderr.write(`MobVibe Realtime needs Node.js 22 or later (24 LTS recommended); this is ${process.version}. Run it with \`npm start\`, which uses the project's pinned Node 24.\n`);
+    process.exit(1);
+  }
   const server = await startServer();
   installLastResort(server.logger);
   const { url, keys, databaseUrl } = server;
@@ -40,8 +45,14 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    server.logger.info({ signal }, 'shutting down');
-    server.close().then(
+    const graceMs = server.config.shutdownGraceMs;
+    server.logger.info({ signal, graceMs }, 'shutting down: draining sockets and requests');
+    // Whatever happens, the process is gone shortly after the grace period.
+    setTimeout(() => {
+      server.logger.error({ graceMs }, 'shutdown took too long; exiting');
+      process.exit(1);
+    }, graceMs + 5_000).unref();
+    server.shutdown().then(
       () => process.exit(0),
       (err: unknown) => {
         server.logger.error({ err }, 'shutdown failed');

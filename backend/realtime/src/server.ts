@@ -10,7 +10,9 @@ import { migrate } from './db/migrate.js';
 import { InFlight, PoolShares } from './http/principal.js';
 import { WriteBudget } from './http/writeBudget.js';
 import { createHttpServer, type Routes } from './http/router.js';
-import { sendJson } from './http/respond.js';
+import { liveness, readiness } from './http/health.js';
+import { metricsEndpoint } from './http/metricsEndpoint.js';
+import { Metrics } from './metrics.js';
 import { defaultWebRoot, redirectTo, staticSite } from './http/static.js';
 import { createLogger, type Logger } from './logger.js';
 import { handleRest } from './rest/handler.js';
@@ -39,8 +41,16 @@ export interface RunningServer {
   databaseUrl: string;
   db: Database;
   logger: Logger;
+  /** Counters, gauges and histograms served at `/metrics`. */
+  metrics: Metrics;
   /** Stops accepting requests, closes connections and stops the embedded PostgreSQL. */
   close(): Promise<void>;
+  /**
+   * A graceful stop (SIGTERM): `/ready` turns 503, new sockets are refused, open ones are told to reconnect
+   * (1012, spread over a second at most), requests in flight may finish; then {@link close}. Past `graceMs` in all,
+   * whatever is left is cut. Resolves once everything is stopped.
+   */
+  shutdown(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -68,32 +78,48 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       db, tables, functions, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
       inFlight, writes: new WriteBudget(config.limits.maxRowsWrittenPerSecond), shares: new PoolShares(config.limits.maxDbConnectionsPerPrincipal), logger,
     };
+    const metrics = new Metrics();
     realtime = await startRealtime({
       db, databaseUrl, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
-      privateOnly: config.realtimePrivateOnly, inFlight, logger,
+      privateOnly: config.realtimePrivateOnly, inFlight, metrics, logger,
     });
+    const live = realtime;
+    let draining = false;
+    const health = { pool: db.pool, feedState: () => live.feedState(), draining: () => draining };
     const routes: Routes = {
       prefixes: [
-        // 200 once migrations ran; `realtime` tells whether the change feed is LISTENing (up) or reconnecting (down).
-        ['/health', (_req, res) => sendJson(res, 200, { status: 'ok', realtime: realtime!.feedState() })],
-        ['/rest/v1', (req, res, url) => handleRest(req, res, url, restCtx)],
-        ['/realtime/v1/api', realtime.handleApi],
-        ['/app', staticSite({ root: defaultWebRoot(), prefix: '/app', logger })],
+        ['/health', liveness(health), 'health'],
+        ['/ready', readiness(health), 'ready'],
+        ['/metrics', metricsEndpoint(metrics, config.metrics), 'metrics'],
+        ['/rest/v1', (req, res, url) => handleRest(req, res, url, restCtx), 'rest'],
+        ['/realtime/v1/api', realtime.handleApi, 'broadcast'],
+        ['/app', staticSite({ root: defaultWebRoot(), prefix: '/app', logger }), 'app'],
         ['/', redirectTo('/app/')],
       ],
       upgrades: [['/realtime/v1/websocket', realtime.handleUpgrade]],
     };
-    const server = createHttpServer(routes, logger);
+    const server = createHttpServer(routes, logger, metrics);
     const port = await listen(server, config.port, config.host);
     const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-    const live = realtime;
-    const close = async () => {
-      await live.close();
-      await closeHttp(server);
-      await db.close();
-      await embedded?.stop();
+    let closed: Promise<void> | undefined;
+    const close = () =>
+      (closed ??= (async () => {
+        await live.close();
+        await closeHttp(server);
+        await db.close();
+        await embedded?.stop();
+      })());
+    const shutdown = async (graceMs = config.shutdownGraceMs) => {
+      draining = true;
+      const deadline = Date.now() + graceMs;
+      await live.drain(Math.min(1_000, graceMs / 4));
+      // Requests in flight finish (keep-alive connections are closed once idle), until the grace period ends.
+      server.close();
+      server.closeIdleConnections();
+      while (server.listening === false && Date.now() < deadline && (await openConnections(server)) > 0) await new Promise((r) => setTimeout(r, 50));
+      await close();
     };
-    return { url, port, keys: projectKeys(config.jwtSecret), config, databaseUrl, db, logger, close };
+    return { url, port, keys: projectKeys(config.jwtSecret), config, databaseUrl, db, logger, metrics, close, shutdown };
   } catch (err) {
     await realtime?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
@@ -135,6 +161,10 @@ function listen(server: http.Server, port: number, host: string): Promise<number
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+function openConnections(server: http.Server): Promise<number> {
+  return new Promise((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
 }
 
 async function closeHttp(server: http.Server): Promise<void> {

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { ApiError } from '../errors.js';
 import { escaped, inScope, type Scope } from '../lastResort.js';
 import type { Logger } from '../logger.js';
+import type { HttpApi, Metrics } from '../metrics.js';
 import { rawResponse, refuseSocket, sendError, sendJson } from './respond.js';
 import { parseTarget, type RequestTarget } from './target.js';
 
@@ -11,8 +12,8 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, url: RequestTa
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget) => void;
 
 export interface Routes {
-  /** Longest-prefix match on the path. */
-  prefixes: Array<[prefix: string, handler: Handler]>;
+  /** Longest-prefix match on the path; `api` is what the route's requests are counted as in the metrics. */
+  prefixes: Array<[prefix: string, handler: Handler, api?: HttpApi]>;
   upgrades: Array<[path: string, handler: UpgradeHandler]>;
 }
 
@@ -69,7 +70,12 @@ function destroyOnError(this: Duplex): void {
  * and upgrade runs in its own scope of the last-resort policy (lastResort.ts), so even an exception that escapes
  * later is logged with it and answered 500, and the server keeps serving.
  */
-export function createHttpServer(routes: Routes, logger: Logger): http.Server {
+export function createHttpServer(routes: Routes, logger: Logger, metrics?: Metrics): http.Server {
+  const count = (req: IncomingMessage, res: ServerResponse, api: HttpApi) => {
+    if (!metrics) return;
+    const began = performance.now();
+    res.once('finish', () => metrics.httpAnswered(api, req.method, res.statusCode, (performance.now() - began) / 1000));
+  };
   const route = (req: IncomingMessage, res: ServerResponse) => {
     for (const [k, v] of Object.entries(CORS)) res.setHeader(k, v);
     if (req.method === 'OPTIONS') {
@@ -80,6 +86,7 @@ export function createHttpServer(routes: Routes, logger: Logger): http.Server {
     const url = parseTarget(req.url);
     if (!url) return sendError(res, badTarget(req.url));
     const match = routes.prefixes.find(([prefix]) => url.pathname === prefix || url.pathname.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`));
+    count(req, res, match?.[2] ?? 'other');
     if (!match) return sendJson(res, 404, { code: 'not_found', message: `no route for ${req.method} ${url.pathname}`, details: null, hint: null });
     Promise.resolve()
       .then(() => match[1](req, res, url))

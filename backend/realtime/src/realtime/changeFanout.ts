@@ -4,6 +4,7 @@
  * a client too slow for its own changes. Each change frame is serialised once per topic and binding-id set and
  * sent to every matching socket.
  */
+import type { Metrics } from '../metrics.js';
 import { revokedSession, SessionRevocations } from './authorize.js';
 import type { Catalog } from './catalog.js';
 import { ChannelState, type Channel } from './channel.js';
@@ -25,7 +26,7 @@ export class ChangeFanout {
   private readonly pinned = new Set<Channel>();
   readonly revocations = new SessionRevocations();
 
-  constructor(private readonly catalog: Catalog, private readonly endWithError: EndWithError) {}
+  constructor(private readonly catalog: Catalog, private readonly metrics: Metrics, private readonly endWithError: EndWithError) {}
 
   subscribe(channel: Channel): void {
     if (channel.pins.length > 0) this.pinned.add(channel);
@@ -60,6 +61,7 @@ export class ChangeFanout {
     if (change.type === ChangeType.Update && !change.record) return; // nothing to show (changes.ts)
     const matches = this.index.match(change.table, change.type, routingRow(change));
     if (matches.size === 0) return;
+    this.metrics.changeSent(Date.now() - Date.parse(change.commitTimestamp));
     const data = changeDataJson(change, this.catalog.get(change.table)!);
     const frames = new Map<string, Buffer>();
     for (const [channel, ids] of matches) {
@@ -71,6 +73,7 @@ export class ChangeFanout {
         frames.set(key, frame);
       }
       if (channel.socket.send(frame, FrameKind.Changes) === Sent.Lagging) {
+        this.metrics.frameDropped('changes');
         this.endWithError(channel, `${RealtimeErrorCode.ChangesLagging}: this client reads too slowly to keep up with its changes; rejoin and catch up`);
       }
     }

@@ -11,6 +11,7 @@
  *
  * So a flood of someone else's broadcasts costs a slow reader its broadcasts, never its own postgres_changes.
  */
+import type { Metrics } from '../metrics.js';
 import WebSocket from 'ws';
 import type { JwtClaims } from '../auth/jwt.js';
 import { escaped, inScope, type Scope } from '../lastResort.js';
@@ -46,6 +47,8 @@ export interface ConnectionInit {
   address: string;
   /** The principal the upgrade's apikey counts for (the address for the anon key), already charged for this socket. */
   upgradePrincipal: Principal | undefined;
+  /** The server's metrics: frames sent and dropped are counted here. */
+  metrics: Metrics;
 }
 
 /** How a frame is treated when the client reads slowly (see the file comment). */
@@ -82,6 +85,7 @@ export class Connection implements ChannelSocket {
   readonly apikeyClaims: JwtClaims;
   readonly address: string;
   readonly upgradePrincipal: Principal | undefined;
+  private readonly metrics: Metrics;
   /** Users (principals) this socket is counted for: each user that joined a channel on it with their token. */
   readonly users = new Set<Principal>();
   readonly channels = new Map<string, Channel>();
@@ -118,6 +122,7 @@ export class Connection implements ChannelSocket {
     this.apikeyClaims = init.apikeyClaims;
     this.address = init.address;
     this.upgradePrincipal = init.upgradePrincipal;
+    this.metrics = init.metrics;
     this.joins = new RateWindow(limits.maxJoinsPerSecond);
     this.presenceTracks = new RateWindow(limits.maxPresenceTracksPerSecond);
     this.messages = new RateWindow(limits.maxMessagesPerSecond);
@@ -154,10 +159,12 @@ export class Connection implements ChannelSocket {
       return Sent.Lagging;
     }
     this.ws.send(frame, { binary });
+    this.metrics.frameDelivered(kind);
     return Sent.Ok;
   }
 
   private dropEphemeral(topic: string | undefined): Sent {
+    this.metrics.frameDropped('ephemeral');
     if (!this.droppingEphemeral && topic !== undefined) {
       this.droppingEphemeral = true;
       const message = `${RealtimeErrorCode.EphemeralDropped}: this client reads too slowly (more than ${this.limits.ephemeralBufferBytes} bytes unread); broadcast and presence messages to it are being dropped until it catches up`;

@@ -50,6 +50,8 @@ export const CloseCode = {
   PolicyViolation: 1008,
   TooBig: 1009,
   InternalError: 1011,
+  /** The server is restarting (a rolling restart drains it): reconnect, to another instance if there is one. */
+  ServiceRestart: 1012,
   TryAgainLater: 1013,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

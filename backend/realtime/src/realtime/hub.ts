@@ -8,6 +8,7 @@
  * SUBSCRIBED means live: a postgres_changes join is answered ok only after its subscriptions are in the index
  * and while this process's change feed is up, so every commit after the client sees SUBSCRIBED is delivered.
  */
+import type { Metrics } from '../metrics.js';
 import { AuthError, verifyJwt, type JwtClaims } from '../auth/jwt.js';
 import type { Database } from '../db/database.js';
 import type { BodyLimits } from '../http/body.js';
@@ -47,6 +48,7 @@ export interface HubOptions {
   feedIsUp(): boolean;
   /** HTTP requests in flight per principal, shared with REST. */
   inFlight: InFlight;
+  metrics: Metrics;
 }
 
 /** realtime-js can send its first join before it has the user's token; say so, it retries with the token. */
@@ -75,7 +77,7 @@ export class Hub implements ConnectionHandlers {
 
   constructor(private readonly opts: HubOptions) {
     this.principals = new Principals(opts.limits);
-    this.changes = new ChangeFanout(opts.catalog, (channel, message) => this.end(channel, { kind: 'error', extension: 'postgres_changes', message }));
+    this.changes = new ChangeFanout(opts.catalog, opts.metrics, (channel, message) => this.end(channel, { kind: 'error', extension: 'postgres_changes', message }));
     this.presence = new Presence(this.rooms, opts.db, opts.limits);
     this.broadcaster = new Broadcaster({
       rooms: this.rooms, db: opts.db, principals: this.principals, limits: opts.limits, jwtSecret: opts.jwtSecret,
@@ -116,10 +118,12 @@ export class Hub implements ConnectionHandlers {
       if (channel.state !== ChannelState.Joining || !conn.isOpen) return;
       this.checkNotRevoked(channel, revocationMark);
       this.activate(channel, ref);
+      this.opts.metrics.joined();
     } catch (err) {
       if (channel && channel.state !== ChannelState.Joining) return;
       if (channel) this.end(channel, { kind: 'silent' });
       const e = toRealtimeError(err);
+      this.opts.metrics.joinRefused(e.code);
       if (e.code === RealtimeErrorCode.Internal) this.opts.logger.error({ err, topic }, 'join failed');
       conn.reply(msg, 'error', { reason: e.reason });
     }
@@ -305,12 +309,14 @@ export class Hub implements ConnectionHandlers {
 
   /** Delivers committed changes in order. */
   deliverChanges(changes: Change[]): void {
+    for (const change of changes) this.opts.metrics.changeCaptured(change.table, change.type);
     this.changes.deliver(changes);
   }
 
   /** The change feed went down: changes may be missed, so every postgres_changes channel is errored. */
   feedStateChanged(change: FeedStateChange): void {
     if (change.newState === FeedState.Down) this.changes.feedDown(change.reason);
+    if (change.oldState === FeedState.Down && change.newState === FeedState.Up) this.opts.metrics.feedReconnected();
   }
 
   broadcast(channel: Channel, msg: Msg<'broadcast'>): void {

@@ -16,6 +16,8 @@ import { Connection, type ConnectionHandlers, type ConnectionInit } from './conn
 import { CloseCode } from './constants.js';
 import { startHeartbeatSweep } from './heartbeat.js';
 import { Hub } from './hub.js';
+import { ChannelState } from './channel.js';
+import { Metrics } from '../metrics.js';
 import type { Limits } from '../limits.js';
 import { handleUpgrade } from './upgrade.js';
 
@@ -31,6 +33,8 @@ export interface RealtimeOptions {
   privateOnly: boolean;
   /** HTTP requests in flight per principal, shared with REST (one is made from `limits` when not given). */
   inFlight?: InFlight;
+  /** Where sockets, joins, changes and deliveries are counted (one is made when not given). */
+  metrics?: Metrics;
   logger: Logger;
 }
 
@@ -41,6 +45,12 @@ export interface Realtime {
   handleApi(req: IncomingMessage, res: ServerResponse, url: RequestTarget): Promise<void>;
   /** Whether this process is receiving changes from PostgreSQL. */
   feedState(): FeedState;
+  /**
+   * For a rolling restart: new sockets are refused (503 ServerShuttingDown), and every open one is closed with
+   * 1012 (service restart) so its client reconnects, to another instance behind the load balancer. The closes are
+   * spread over `spreadMs`, so the clients do not all come back in the same instant. Resolves once all are closed.
+   */
+  drain(spreadMs: number): Promise<void>;
   /** Closes every connection (1001) and the change feed. */
   close(): Promise<void>;
 }
@@ -67,7 +77,9 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
   });
   const feedRef: { current?: ChangeFeed } = {};
   const body = { maxBytes: opts.limits.maxRequestBodyBytes, maxDepth: opts.limits.maxJsonDepth };
+  const metrics = opts.metrics ?? new Metrics();
   const hub = new Hub({
+    metrics,
     db: opts.db, catalog, jwtSecret: opts.jwtSecret, limits, body, trustProxyHops: opts.trustProxyHops, privateOnly: opts.privateOnly, logger,
     feedIsUp: () => feedRef.current?.isUp === true,
     inFlight: opts.inFlight ?? new InFlight(opts.limits.maxRequestsInFlightPerPrincipal),
@@ -110,15 +122,43 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
     trustProxyHops: opts.trustProxyHops,
     accepting: () => accepting,
     connectionCount: () => connections.size,
-    accept: (ws: WebSocket, init: Omit<ConnectionInit, 'id'>) => {
-      connections.add(new Connection(ws, { ...init, id: nextId++ }, handlers, limits, opts.limits.maxJsonDepth, logger));
+    accept: (ws: WebSocket, init: Omit<ConnectionInit, 'id' | 'metrics'>) => {
+      connections.add(new Connection(ws, { ...init, id: nextId++, metrics }, handlers, limits, opts.limits.maxJsonDepth, logger));
     },
   };
   const stopPartitions = maintainMessagesPartitions(opts.db, logger);
+  metrics.observe({
+    socketsByRole: () => {
+      const byRole = new Map<string, number>();
+      for (const conn of connections) byRole.set(conn.apikeyClaims.role, (byRole.get(conn.apikeyClaims.role) ?? 0) + 1);
+      return byRole;
+    },
+    channels: () => {
+      const counts = { public: 0, private: 0 };
+      for (const conn of connections) for (const ch of conn.channels.values()) if (ch.state === ChannelState.Joined) counts[ch.isPrivate ? 'private' : 'public']++;
+      return counts;
+    },
+    bindings: () => [...connections].reduce((n, conn) => n + conn.bindings, 0),
+    feedUp: () => feed.isUp,
+    pools: () => [
+      { pool: 'rest', total: opts.db.pool.totalCount, idle: opts.db.pool.idleCount, waiting: opts.db.pool.waitingCount },
+      { pool: 'feed', total: feedPool.totalCount, idle: feedPool.idleCount, waiting: feedPool.waitingCount },
+    ],
+  });
   return {
     handleUpgrade: (req, socket, head, url) => handleUpgrade(req, socket, head, url, upgradeCtx),
     handleApi: (req, res, url) => hub.broadcaster.handleApi(req, res, url),
     feedState: () => feed.currentState,
+    async drain(spreadMs) {
+      accepting = false;
+      const open = [...connections];
+      const batches = Math.max(1, Math.min(open.length, Math.ceil(spreadMs / 50)));
+      const perBatch = Math.ceil(open.length / batches);
+      for (let i = 0; i < open.length; i += perBatch) {
+        for (const conn of open.slice(i, i + perBatch)) conn.close(CloseCode.ServiceRestart, 'server restarting: reconnect');
+        if (i + perBatch < open.length) await new Promise((r) => setTimeout(r, spreadMs / batches));
+      }
+    },
     async close() {
       accepting = false;
       closing = true;

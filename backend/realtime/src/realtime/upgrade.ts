@@ -24,7 +24,7 @@ export interface UpgradeContext {
   trustProxyHops: number;
   accepting(): boolean;
   connectionCount(): number;
-  accept(ws: WebSocket, init: Omit<ConnectionInit, 'id'>): void;
+  accept(ws: WebSocket, init: Omit<ConnectionInit, 'id' | 'metrics'>): void;
 }
 
 const VERSIONS = new Set<string>(Object.values(Vsn));
@@ -34,7 +34,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-function admit(req: IncomingMessage, url: RequestTarget, ctx: UpgradeContext): Omit<ConnectionInit, 'id'> {
+function admit(req: IncomingMessage, url: RequestTarget, ctx: UpgradeContext): Omit<ConnectionInit, 'id' | 'metrics'> {
   if (!ctx.accepting()) throw new RealtimeError(RealtimeErrorCode.ServerShuttingDown, 'the server is shutting down; reconnect shortly', { status: 503 });
   // Phoenix's default when a client names no version.
   const vsn = url.searchParams.get('vsn') ?? Vsn.V1;
@@ -74,7 +74,7 @@ function shared(apikey: string): string {
 }
 
 export function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: RequestTarget, ctx: UpgradeContext): void {
-  let init: Omit<ConnectionInit, 'id'>;
+  let init: Omit<ConnectionInit, 'id' | 'metrics'>;
   try {
     init = admit(req, url, ctx);
   } catch (err) {
