@@ -1,6 +1,7 @@
 // The server process as a newcomer runs it: npm start's entry point, embedded PostgreSQL, SIGTERM, restart, kill -9.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -81,6 +82,16 @@ describe('npm start', () => {
       body: JSON.stringify({ id: '00000000-0000-4000-8000-000000000001', user_id: '00000000-0000-4000-8000-0000000000aa', title: 'kept' }),
     });
     assert.equal(created.status, 201);
+    // The token command, exactly as printed, pasted at the repository root (the <uuid> filled in).
+    const printed = /Mint a user token:\s+(npx mobvibe-realtime token --user <uuid>)$/m.exec(out)?.[1];
+    assert.ok(printed, `the token command is printed:\n${out}`);
+    const user = '00000000-0000-4000-8000-0000000000bb';
+    const [cmd, ...args] = printed.replace('<uuid>', user).split(' ');
+    const minted = await promisify(execFile)(cmd!, args, { cwd: path.resolve(pkgDir, '../..'), env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET } });
+    const claims = verifyJwt(minted.stdout.trim(), TEST_JWT_SECRET);
+    assert.deepEqual([claims.sub, claims.role], [user, 'authenticated']);
+    const ready = await fetch(`http://127.0.0.1:${port}/ready`);
+    assert.deepEqual([ready.status, await ready.json()], [200, { status: 'ready', database: 'up', realtime: 'up' }]);
     const pid = await pgPid();
     s.child.kill('SIGTERM');
     assert.equal(await exited(s.child), 0);
