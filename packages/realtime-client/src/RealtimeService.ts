@@ -17,6 +17,10 @@ export interface RealtimeServiceOptions {
   /**
    * Returns a fresh access token; called before every connection attempt and REST catch-up, so an expired
    * JWT never causes a retry loop. Omit when the supabase client manages auth itself.
+   *
+   * With supabase-js 2.119, realtime-js asks supabase-js for its token again on every heartbeat (its
+   * `accessToken` option, else its auth session, else the anon key) and sends it when it differs: give
+   * supabase-js the same token source, or a token set here lasts only until the next heartbeat.
    */
   accessToken?: () => Promise<string | null | undefined>;
   /** Network reachability (NetInfo, browser online/offline). Without it the service assumes online. */
