@@ -113,10 +113,14 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       draining = true;
       const deadline = Date.now() + graceMs;
       await live.drain(Math.min(1_000, graceMs / 4));
-      // Requests in flight finish (keep-alive connections are closed once idle), until the grace period ends.
+      // Requests in flight finish, until the grace period ends; a keep-alive connection is closed as soon as it is
+      // idle (checked again on every round, since a request that was in flight leaves its connection idle after).
       server.close();
-      server.closeIdleConnections();
-      while (server.listening === false && Date.now() < deadline && (await openConnections(server)) > 0) await new Promise((r) => setTimeout(r, 50));
+      while (Date.now() < deadline) {
+        server.closeIdleConnections();
+        if ((await openConnections(server)) === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await close();
     };
     return { url, port, keys: projectKeys(config.jwtSecret), config, databaseUrl, db, logger, metrics, close, shutdown };
