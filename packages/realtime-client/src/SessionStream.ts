@@ -310,6 +310,7 @@ export class SessionStream {
     this.attemptId++; // late callbacks of this attempt are ignored from now on
     this.clearAttemptTimers();
     void this.dropChannel();
+    if (error.code !== ClientErrorCode.JoinRefused) this.dropStuckSocket(); // after the channel is removed
     this.deps.onError(error, this.sessionId);
     if (!this.deps.isOnline()) return this.goOffline();
     const nextRetryAt = this.retry.schedule();
@@ -319,6 +320,18 @@ export class SessionStream {
     } else {
       this.setState({ status: 'reconnecting', attempt, nextRetryAt }, error.message);
     }
+  }
+
+  /**
+   * A socket that is not open when an attempt fails may never become usable again: Node 22's WebSocket
+   * (undici 6) can fire `error` during the handshake and then stay CONNECTING without ever firing `close`,
+   * and realtime-js opens a new socket only after the old one closed. Disconnecting discards it; the next
+   * attempt waits for that (it awaits `removing`), so its join opens a fresh socket. An open socket is left
+   * alone: other channels of the app may be using it.
+   */
+  private dropStuckSocket(): void {
+    const realtime = this.deps.supabase.realtime;
+    this.removing = this.removing.then(() => (realtime.isConnected() ? undefined : realtime.disconnect().catch(() => undefined)));
   }
 
   private clearAttemptTimers(): void {

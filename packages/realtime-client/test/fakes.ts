@@ -1,6 +1,6 @@
 /*
  * In-process fakes for unit tests of RealtimeService: a manual clock, and the slice of supabase-js the
- * service uses (channel/subscribe/removeChannel, realtime.setAuth/isConnected, from().select()... for REST).
+ * service uses (channel/subscribe/removeChannel, realtime.setAuth/isConnected/disconnect, from().select()... for REST).
  *
  * How to drive it:
  *   const clock = new FakeClock();                  // time only moves on clock.advance(ms)
@@ -103,12 +103,19 @@ export class FakeSupabase {
   /** Makes the next REST calls fail. */
   failRest = 0;
   connected = true;
+  /** Calls of realtime.disconnect(), and whether a channel was still open at each. */
+  disconnects: Array<{ openChannels: number }> = [];
 
   realtime = {
     setAuth: async (token: string) => {
       this.tokens.push(token);
     },
     isConnected: () => this.connected,
+    disconnect: async () => {
+      this.disconnects.push({ openChannels: this.channels.filter((c) => !c.removed).length });
+      await settle(2);
+      return 'ok';
+    },
   };
 
   open(topic: string): FakeChannel[] {

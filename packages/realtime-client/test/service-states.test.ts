@@ -142,6 +142,33 @@ describe('RealtimeService states', () => {
     assert.equal(sb.current(id), undefined);
   });
 
+  it('a failed attempt on a socket that is not open discards the socket before the next join; an open one is kept', async () => {
+    // Node 22's WebSocket can fire `error` in the handshake and then stay CONNECTING forever; realtime-js
+    // would wait for its close and never connect again.
+    const { clock, sb, service } = setup();
+    const id = randomUUID();
+    service.subscribe(id, () => undefined);
+    await settle();
+    sb.connected = false;
+    sb.current(id)!.status('CHANNEL_ERROR', new Error('transport failure'));
+    await settle();
+    assert.deepEqual(sb.disconnects, [{ openChannels: 0 }], 'disconnected once, after the channel was removed');
+    await clock.advance(16_000); // the retry, then an attempt that times out with the socket still not open
+    assert.equal(sb.subscribes, 2);
+    assert.equal(sb.disconnects.length, 2);
+    await toNextRetry(clock, service);
+    sb.connected = true; // a socket that is open (other channels may use it) is left alone
+    sb.current(id)!.status('CHANNEL_ERROR', new Error('channel error'));
+    await settle();
+    assert.equal(sb.disconnects.length, 2);
+    // A refused join says nothing about the socket.
+    await toNextRetry(clock, service);
+    sb.connected = false;
+    sb.current(id)!.status('CHANNEL_ERROR', new Error('Unauthorized: you cannot read session x'));
+    await settle();
+    assert.equal(sb.disconnects.length, 2);
+  });
+
   it('a refused join is an error state with the reason, and is retried', async () => {
     const { clock, sb, service } = setup();
     const id = randomUUID();
