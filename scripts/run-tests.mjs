@@ -42,10 +42,28 @@ async function main() {
   const concurrency = env.TEST_CONCURRENCY ?? '2';
   process.stdout.write(`# node ${process.version} (${process.execPath}), ${files.length} test files\n`);
   const args = ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files.map((f) => path.relative(root, f))];
+  // The runner and everything it starts (test files, the servers and PostgreSQLs they spawn) form one process
+  // group: a run that outlives TEST_RUN_TIMEOUT_MS (default 30 min; a full run takes about 8) is killed as a
+  // whole and fails, instead of waiting on a wedged child until CI's own limit; an interrupted run kills it too.
+  const runTimeoutMs = Number(env.TEST_RUN_TIMEOUT_MS ?? 30 * 60_000);
+  const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit', detached: true });
+  const killGroup = () => {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`\n# the test run passed TEST_RUN_TIMEOUT_MS=${runTimeoutMs}: killing it and everything it started\n`);
+    killGroup();
+  }, runTimeoutMs);
+  for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, killGroup); // then the cleanup below runs
   const code = await new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
     child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
   });
+  clearTimeout(watchdog);
+  killGroup(); // whatever a test file left behind
   await embedded?.stop();
   if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
   process.exit(code);

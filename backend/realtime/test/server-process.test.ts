@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DEV_JWT_SECRET, projectKeys, verifyJwt } from '@mobvibe/realtime-server';
 import { freePort, TEST_JWT_SECRET } from '@mobvibe/testkit';
@@ -22,11 +22,17 @@ interface Started {
   output: () => string;
 }
 
+// Every server a test starts, so that a failing test never leaves one (and its PostgreSQL) running: the next
+// test would meet EADDRINUSE and this file's process would wait on the child forever.
+const children = new Set<ChildProcess>();
+
 async function start(env: Record<string, string> = {}): Promise<Started> {
   const child = spawn(process.execPath, [main], {
     env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), PG_PORT: String(pgPort), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -59,7 +65,25 @@ before(async () => {
   port = await freePort();
   pgPort = await freePort();
 });
+// A test that failed half-way: stop its server (SIGTERM stops its PostgreSQL too; SIGKILL if it does not exit),
+// then any PostgreSQL a SIGKILLed server left behind.
+async function stopLeftovers(): Promise<void> {
+  for (const child of children) {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited(child);
+    clearTimeout(timer);
+  }
+  const pid = await pgPid().catch(() => 0);
+  if (pid && alive(pid)) {
+    process.kill(pid, 'SIGQUIT');
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+afterEach(stopLeftovers);
 after(async () => {
+  await stopLeftovers();
   await fs.rm(dataDir, { recursive: true, force: true });
 });
 
