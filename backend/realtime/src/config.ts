@@ -36,6 +36,12 @@ export interface ServerConfig {
   metrics: MetricsAccess;
   /** On SIGTERM: how long connections and requests may take to finish before the process exits anyway (MOBVIBE_SHUTDOWN_GRACE_MS). */
   shutdownGraceMs: number;
+  /**
+   * How often the change feed asks PostgreSQL for a keepalive (MOBVIBE_REALTIME_FEED_HEALTH_MS). A stream silent
+   * for three times this is replaced; PostgreSQL's side (wal_sender_timeout) gives up on a silent server after
+   * the same three rounds, and its temporary slot goes with it.
+   */
+  feedHealthCheckMs: number;
 }
 
 /**
@@ -84,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     limits: limitsOrConfigError(env),
     metrics: metricsFrom(env),
     shutdownGraceMs: intFrom(env, 'MOBVIBE_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    feedHealthCheckMs: intFrom(env, 'MOBVIBE_REALTIME_FEED_HEALTH_MS', 10_000, 100, 600_000),
   };
 }
 

@@ -19,6 +19,7 @@ import { handleRest } from './rest/handler.js';
 import { loadFunctions } from './rest/functions.js';
 import { loadTables } from './rest/tables.js';
 import { startRealtime, type Realtime } from './realtime/index.js';
+import { checkReplicationReady } from './db/replication.js';
 
 /** Config overrides; `limits` (and `limits.realtime`) may be given in part, the rest keeps its defaults. */
 export type ConfigOverrides = Partial<Omit<ServerConfig, 'limits'>> & {
@@ -70,6 +71,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const db = new Database(databaseUrl, logger);
   let realtime: Realtime | undefined;
   try {
+    await checkReplicationReady(db.pool);
     await migrate(db.pool, config.migrationsDir, logger);
     const [tables, functions] = await Promise.all([loadTables(db.pool), loadFunctions(db.pool)]);
     // One in-flight count per principal for every HTTP API (REST and the broadcast API).
@@ -81,7 +83,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const metrics = new Metrics();
     realtime = await startRealtime({
       db, databaseUrl, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
-      privateOnly: config.realtimePrivateOnly, inFlight, metrics, logger,
+      privateOnly: config.realtimePrivateOnly, inFlight, metrics, logger, feedHealthCheckMs: config.feedHealthCheckMs,
     });
     const live = realtime;
     let draining = false;

@@ -47,7 +47,7 @@ describe('migrations', () => {
     const rel = await pool.query(`select relname, relreplident, relrowsecurity from pg_class where relname in ('sessions','session_events') order by 1`);
     assert.deepEqual(rel.rows, [
       { relname: 'session_events', relreplident: 'f', relrowsecurity: true },
-      { relname: 'sessions', relreplident: 'd', relrowsecurity: true },
+      { relname: 'sessions', relreplident: 'f', relrowsecurity: true },
     ]);
     const pub = await pool.query(`select tablename from pg_publication_tables where pubname = 'supabase_realtime' order by 1`);
     assert.deepEqual(pub.rows.map((r) => r.tablename).filter((n) => ['sessions', 'session_events'].includes(n)), ['session_events', 'sessions']);

@@ -164,7 +164,7 @@ describe('/ready and /health', () => {
   it('a server whose change feed lost PostgreSQL: /ready 503 until it is back, /health 200 throughout, a reconnect counted', async () => {
     const s = await startTestServer();
     try {
-      await s.sql.query(`select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'listen%' and datname = current_database()`);
+      await s.sql.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'mobvibe-realtime-wal' and datname = current_database()`);
       const down = await until(async () => {
         const res = await fetch(`${s.url}/ready`);
         return res.status === 503 ? ((await res.json()) as { realtime: string }) : undefined;

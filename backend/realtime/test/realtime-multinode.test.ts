@@ -1,5 +1,5 @@
 // Two real server processes (npm start's entry point) on one PostgreSQL: a commit made through either reaches
-// subscribers on both, because each process LISTENs to the database, not to its own REST handler.
+// subscribers on both, because each process reads the database's WAL (its own replication slot), not its own REST handler.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';

@@ -1,6 +1,6 @@
 // postgres_changes through the official supabase-js client: the original plan's subscription code unchanged,
 // every write path (REST, plain SQL, multi-row statements), INSERT/UPDATE/DELETE/*, each filter operator, typed
-// rows, "SUBSCRIBED means live", and what happens when the LISTEN connection is lost.
+// rows, "SUBSCRIBED means live", and what happens when the replication stream is lost.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -114,13 +114,13 @@ describe('the original plan, unchanged', () => {
     }
   });
 
-  it('foreign or malformed notifications on the channel are ignored, and the feed goes on', async () => {
+  it('what is not a change of a published table is ignored (NOTIFYs, logical messages, unpublished tables), and the feed goes on', async () => {
     const id = await t.createSession(alice);
     const client = await settled(t.userClient(alice));
     const { channel, received } = await planSubscription(client, id);
-    for (const payload of ['not json', '{"v":2}', '{"v":1,"t":"session_events","o":"I","x":"1","n":2}\n{"id":"x"}', `{"v":1,"t":"session_events","o":"I","x":"1","n":1}\n{"id":"${randomUUID()}"`]) {
-      await t.sql.query(`select pg_notify('mobvibe_realtime', $1)`, [payload]);
-    }
+    await t.sql.query(`select pg_notify('mobvibe_realtime', 'not json')`);
+    await t.sql.query(`select pg_logical_emit_message(true, 'someone_else', 'x'), pg_logical_emit_message(false, 'someone_else', '\\x00ff'::bytea)`);
+    await t.sql.query(`create table if not exists public.not_published (id int primary key, v text); insert into public.not_published values (1, 'x')`);
     assert.equal((await service.from('session_events').insert(thinking(id, 1))).error, null);
     await waitFor(() => received.length >= 1, 'the event after the noise');
     await sleep(100);
@@ -196,26 +196,32 @@ describe('UPDATE, DELETE and *', () => {
     await client.removeChannel(channel);
   });
 
-  it('an old row too big to ship keeps only its small fields and reports "Error 413: Payload Too Large"', async () => {
+  it('old rows ride whole up to the live-size cap; past it, old or new, only small fields and "Error 413: Payload Too Large"', async () => {
     const id = await t.createSession(alice);
     const client = await settled(t.userClient(alice));
     const received: Payload[] = [];
     const channel = client.channel(`big:${id}`)
       .on('postgres_changes', { event: '*', schema: 'public', table: 'session_events', filter: `session_id=eq.${id}` }, (p) => received.push(p as Payload));
     await subscribe(channel);
-    const big = 'x'.repeat(20_000);
-    const { rows } = await t.sql.query(`insert into public.session_events (session_id, event_type, payload) values ($1, 'terminal', $2) returning id`, [id, { command: 'cat', output: big }]);
-    await waitFor(() => received.length === 1, 'the INSERT');
-    await t.sql.query(`update public.session_events set payload = '{"command":"ls","output":""}' where id = $1`, [rows[0].id]);
-    await waitFor(() => received.length >= 2, 'insert and update');
-    const [ins, upd] = received as [Payload, Payload];
-    assert.equal(ins.new.payload.output.length, 20_000, 'new rows are fetched whole');
-    assert.deepEqual(upd.errors, ['Error 413: Payload Too Large']);
-    assert.equal(upd.old.payload, undefined);
-    assert.equal(upd.old.id, rows[0].id);
-    assert.equal(upd.old.session_id, id);
-    assert.equal(upd.old.seq, 1);
-    assert.deepEqual(upd.new.payload, { command: 'ls', output: '' });
+    const set = (output: string) => t.sql.query(`update public.session_events set payload = jsonb_build_object('command', 'ls', 'output', $2::text) where id = $1`, [rows[0].id, output]);
+    const { rows } = await t.sql.query(`insert into public.session_events (session_id, event_type, payload) values ($1, 'terminal', $2) returning id`, [id, { command: 'cat', output: 'x'.repeat(20_000) }]);
+    await set(''); // the old row (20 KB) is under the 64 KiB cap
+    await set('y'.repeat(70_000)); // the new row is over it
+    await set('z'); // and now the old one
+    await waitFor(() => received.length === 4, 'the insert and three updates');
+    const [ins, small, grown, shrunk] = received as [Payload, Payload, Payload, Payload];
+    assert.equal(ins.new.payload.output.length, 20_000, 'a row under the cap rides whole');
+    assert.equal(small.errors, null);
+    assert.equal(small.old.payload.output.length, 20_000, 'so does an old row');
+    assert.deepEqual(small.new.payload, { command: 'ls', output: '' });
+    assert.deepEqual(grown.errors, ['Error 413: Payload Too Large']);
+    assert.equal(grown.new.payload, undefined, 'the big field is left out of the new row');
+    assert.deepEqual([grown.new.id, grown.new.session_id, grown.new.seq], [rows[0].id, id, 1], 'its small fields ride');
+    assert.deepEqual(grown.old.payload, { command: 'ls', output: '' });
+    assert.deepEqual(shrunk.errors, ['Error 413: Payload Too Large']);
+    assert.equal(shrunk.old.payload, undefined, 'the big field is left out of the old row');
+    assert.deepEqual([shrunk.old.id, shrunk.old.session_id, shrunk.old.seq], [rows[0].id, id, 1]);
+    assert.deepEqual(shrunk.new.payload, { command: 'ls', output: 'z' });
     await client.removeChannel(channel);
   });
 
@@ -340,9 +346,9 @@ describe('wire shape', () => {
   });
 });
 
-describe('losing the LISTEN connection', () => {
+describe('losing the replication stream', () => {
   const killListener = () =>
-    t.sql.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'mobvibe-realtime-listener' and datname = current_database()`);
+    t.sql.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'mobvibe-realtime-wal' and datname = current_database()`);
 
   it('channels get a system error and phx_error, the client rejoins by itself, and later events flow again', async () => {
     const id = await t.createSession(alice);

@@ -21,6 +21,8 @@ export interface EmbeddedPostgresOptions {
    * under root's home, say). Without it such a `dataDir` stops the start with a message saying what to do.
    */
   fallbackDataDir?: string;
+  /** More `-c name=value` settings, after (and so over) the built-in ones. Tests start clusters that lack one. */
+  settings?: Record<string, string>;
 }
 
 const READY_TIMEOUT_MS = 60_000;
@@ -147,8 +149,12 @@ export class EmbeddedPostgres {
       '-D', this.pgData, '-p', String(this.opts.port),
       '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
       '-c', 'max_connections=300', '-c', 'logging_collector=off',
-      // Lets Realtime report each change's real commit time (commit_timestamp).
-      '-c', 'track_commit_timestamp=on',
+      // Realtime reads committed changes from the WAL (logical replication, one temporary slot per server process).
+      // A slot may hold back at most 1 GB of WAL; past that PostgreSQL invalidates it and that server reconnects
+      // with a fresh one (its clients are told to catch up), so a stuck reader cannot fill the disk.
+      '-c', 'wal_level=logical', '-c', 'max_replication_slots=64', '-c', 'max_wal_senders=64',
+      '-c', 'max_slot_wal_keep_size=1GB',
+      ...Object.entries(this.opts.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ];
     const child = spawn(bins.postgres, args, { ...runAs, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;

@@ -46,15 +46,27 @@ export class ChangeFanout {
     this.pinned.delete(channel);
   }
 
-  /** Delivers committed changes in order. */
+  /**
+   * Delivers one transaction's committed changes in order. A deleted session's channels end after its DELETE and
+   * the DELETEs that follow it (in the WAL the rows a foreign key cascades to come right after the session's
+   * row), before any other change: so its owner sees the cascade, and never what the transaction writes next
+   * (the id re-created by another user, say).
+   */
   deliver(changes: Change[]): void {
+    const deleted: string[] = [];
     for (const change of changes) {
+      if (change.type !== ChangeType.Delete) this.revokeAll(deleted);
       const revoked = revokedSession(change);
       if (revoked) this.revocations.revoke(revoked.sessionId);
       if (revoked?.when === 'before') this.revoke(revoked.sessionId);
       this.send(change);
-      if (revoked?.when === 'after') this.revoke(revoked.sessionId);
+      if (revoked?.when === 'after') deleted.push(revoked.sessionId);
     }
+    this.revokeAll(deleted);
+  }
+
+  private revokeAll(sessionIds: string[]): void {
+    for (const id of sessionIds.splice(0)) this.revoke(id);
   }
 
   private send(change: Change): void {

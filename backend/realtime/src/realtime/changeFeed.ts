@@ -1,16 +1,27 @@
 /**
- * The change feed (internal): one dedicated LISTEN connection per server process and one ordered queue.
+ * The change feed (internal): committed changes of the `supabase_realtime` publication's tables, read from the
+ * WAL by logical replication (pgoutput), in commit order.
  *
- * Notifications arrive in commit order. Everything pending is taken as one batch whose rows are fetched with one
- * query; changes are handed over batch by batch in arrival order, so a session's seq order is never broken.
- * If the LISTEN connection is lost, notifications may have been missed: the feed goes `down` (the hub tells
- * every postgres_changes channel so clients rejoin and catch up), reconnects with backoff, and goes `up` again.
+ * Each server process streams from a temporary replication slot of its own, created on the replication
+ * connection and dropped by PostgreSQL when that connection ends (see docs/backend/REALTIME.md, "Change
+ * capture"). A temporary slot starts at the present, so whenever the stream is lost (server crash, PostgreSQL
+ * restart, a cut network, an invalidated slot) changes may have been missed: the feed goes `down` (the hub tells
+ * every postgres_changes channel, so clients rejoin and catch up over REST), reconnects with a fresh slot after
+ * a backoff, and goes `up` again. WAL positions are acknowledged only once what they cover was delivered (or,
+ * while nothing is pending, up to the server's keepalive position), so the slot holds back no more WAL than needed.
+ *
+ * The connection is pg-logical-replication's (replication mode, keepalives, standby status); decoding is
+ * pgoutput.ts and walChanges.ts, which keep values as PostgreSQL's text and render them as row_to_json does.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { LogicalReplicationService } from 'pg-logical-replication';
 import type { Logger } from '../logger.js';
-import type { Catalog } from './catalog.js';
+import { PUBLICATION, type Catalog } from './catalog.js';
 import type { Change } from './changes.js';
-import { ChangeReader, NOTIFY_CHANNEL, parseNotice, type Notice } from './notices.js';
+import { TypeRegistry } from './pgJson.js';
+import { decodePgoutput, formatLsn, type WalMessage } from './pgoutput.js';
+import { ChangeRenderer, TransactionAssembler, type Transaction, type WalNote } from './walChanges.js';
 
 export const FeedState = { Starting: 'starting', Up: 'up', Down: 'down', Closed: 'closed' } as const;
 export type FeedState = (typeof FeedState)[keyof typeof FeedState];
@@ -21,20 +32,30 @@ export interface FeedStateChange {
   reason: string;
 }
 
-/** application_name of the LISTEN connection (visible in pg_stat_activity). */
-export const LISTENER_APP_NAME = 'mobvibe-realtime-listener';
+/** application_name of the replication connection (pg_stat_activity, pg_stat_replication). */
+export const FEED_APP_NAME = 'mobvibe-realtime-wal';
+/** Prefix of the feed's temporary slot names: `mobvibe_realtime_<pid>_<random>`. */
+export const SLOT_PREFIX = 'mobvibe_realtime_';
+/**
+ * Session settings of the replication connection: the text outputs pgJson.ts parses have one known shape, and
+ * timestamps render in UTC (as row_to_json under TimeZone=UTC).
+ */
+export const RENDER_SETTINGS = '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=1';
 
 export interface ChangeFeedOptions {
   databaseUrl: string;
-  /** Pool the rows are fetched with (the server's superuser pool: no RLS). */
+  /** Pool for the feed's own queries (types of new columns, values PostgreSQL renders); RENDER_SETTINGS applied. */
   pool: pg.Pool;
+  /** The publication's tables; the feed keeps it current from the WAL's relation messages. */
   catalog: Catalog;
   /** Rows over this many bytes of JSON travel as keys only (limits.ts maxLiveRowBytes). */
   maxLiveRowBytes: number;
   logger: Logger;
   onChanges(changes: Change[]): void;
+  /** A logical decoding message (pg_logical_emit_message), in stream order. */
+  onNote?(note: WalNote): void;
   onStateChange(change: FeedStateChange): void;
-  /** How often the LISTEN connection is checked with `select 1` (half-open TCP shows no error by itself). */
+  /** How often the stream is asked for a keepalive; silence for three times this fails it (a half-open TCP). */
   healthCheckMs?: number;
   /** Delay before reconnect attempt n (1, 2, …). */
   backoff?: (attempt: number) => number;
@@ -50,29 +71,58 @@ export function backoff(attempt: number, opts: { baseMs: number; capMs: number }
   return Math.floor(random() * Math.min(opts.capMs, opts.baseMs * 2 ** Math.max(0, attempt)));
 }
 
-const MAX_BATCH = 500;
-const MAX_READS_IN_FLIGHT = 2;
-
-interface Pending {
-  payload: string;
-  receivedAt: number;
+/**
+ * pg-logical-replication's plugin interface for pgoutput, decoding with pgoutput.ts (raw text values) and
+ * creating the temporary slot on the replication connection itself (a temporary slot lives with its session).
+ */
+class TemporarySlotPgoutput {
+  readonly options = {};
+  get name(): string {
+    return 'pgoutput';
+  }
+  parse(buffer: Buffer): WalMessage {
+    // A copy: the decoded message keeps its values as slices of this buffer until its transaction commits, and
+    // pg's protocol parser reuses its own buffer for messages that span TCP reads (a big row's text was found
+    // overwritten by later messages).
+    return decodePgoutput(Buffer.from(buffer));
+  }
+  async start(client: pg.Client, slotName: string): Promise<unknown> {
+    const slot = pg.escapeIdentifier(slotName);
+    await client.query(`CREATE_REPLICATION_SLOT ${slot} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'nothing')`);
+    return client.query(`START_REPLICATION SLOT ${slot} LOGICAL 0/0 (proto_version '1', publication_names ${pg.escapeLiteral(PUBLICATION)}, messages 'true')`);
+  }
 }
+
+/** A transaction or a non-transactional note, waiting its turn. */
+type Queued = { tx: Transaction } | { note: WalNote };
 
 export class ChangeFeed {
   private state: FeedState = FeedState.Starting;
-  private client: pg.Client | undefined;
-  /** Bumped whenever the connection is replaced; late events of an older connection compare unequal. */
+  private service: LogicalReplicationService | undefined;
+  /** Bumped whenever the stream is replaced; late events of an older one compare unequal. */
   private generation = 0;
-  private reader: ChangeReader | undefined;
-  private queue: Pending[] = [];
-  /** Batches being fetched, and the chain that delivers them in order. */
-  private reading = 0;
-  private delivered: Promise<void> = Promise.resolve();
+  private assembler = new TransactionAssembler();
+  private readonly types: TypeRegistry;
+  private readonly renderer: ChangeRenderer;
+  private queue: Queued[] = [];
+  /** A queued transaction waits for PostgreSQL (types, rendering): later ones wait behind it. */
+  private busy = false;
+  /** End of the last delivered transaction, and the server's position from its last keepalive. */
+  private deliveredLsn = 0n;
+  private keepaliveLsn = 0n;
+  private lastHeard = 0;
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: ChangeFeedOptions) {}
+  constructor(private readonly opts: ChangeFeedOptions) {
+    this.types = new TypeRegistry(opts.pool);
+    this.renderer = new ChangeRenderer(this.types, opts.catalog, opts.pool, opts.maxLiveRowBytes);
+  }
+
+  private get healthCheckMs(): number {
+    return this.opts.healthCheckMs ?? 10_000;
+  }
 
   get isUp(): boolean {
     return this.state === FeedState.Up;
@@ -82,9 +132,10 @@ export class ChangeFeed {
     return this.state;
   }
 
-  /** Connects and LISTENs. Resolves after the first attempt, successful or not; failures keep retrying. */
+  /** Connects and starts streaming. Resolves after the first attempt, successful or not; failures keep retrying. */
   async start(): Promise<void> {
-    this.healthTimer = setInterval(() => this.checkHealth(), this.opts.healthCheckMs ?? 15_000);
+    const every = this.healthCheckMs;
+    this.healthTimer = setInterval(() => this.checkHealth(every), every);
     this.healthTimer.unref();
     await this.connect();
   }
@@ -95,29 +146,67 @@ export class ChangeFeed {
     clearTimeout(this.reconnectTimer);
     clearInterval(this.healthTimer);
     this.queue = [];
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
+    const service = this.service;
+    this.service = undefined;
+    // A half-open connection may never answer the goodbye: the server does not wait for it.
+    await Promise.race([service?.destroy().catch(() => undefined), new Promise((r) => setTimeout(r, 2_000).unref())]);
   }
 
   private async connect(): Promise<void> {
     const generation = ++this.generation;
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: LISTENER_APP_NAME, keepAlive: true });
-    this.client = client;
-    client.on('error', (err) => this.fail(generation, err));
-    client.on('end', () => this.fail(generation, new Error('the LISTEN connection closed')));
-    client.on('notification', (msg) => {
-      if (generation === this.generation && msg.channel === NOTIFY_CHANNEL) this.enqueue(msg.payload ?? '');
-    });
-    try {
-      await client.connect();
-      const { rows } = await client.query<{ on: boolean }>(`select current_setting('track_commit_timestamp') = 'on' as on`);
-      // Ready before LISTEN: a notification may be emitted before the LISTEN promise continues.
-      this.reader = new ChangeReader(this.opts.pool, this.opts.catalog, rows[0]?.on === true, this.opts.maxLiveRowBytes);
-      await client.query(`listen ${NOTIFY_CHANNEL}`);
+    this.assembler = new TransactionAssembler();
+    this.queue = [];
+    this.busy = false;
+    this.deliveredLsn = 0n;
+    this.keepaliveLsn = 0n;
+    // PostgreSQL ends this stream (and drops its temporary slot) once the server has been silent for three
+    // health rounds: a server that vanished without closing its connection holds no WAL back for long.
+    const senderTimeout = `-c wal_sender_timeout=${3 * this.healthCheckMs}`;
+    const service = new LogicalReplicationService(
+      { connectionString: this.opts.databaseUrl, application_name: FEED_APP_NAME, keepAlive: true, options: `${RENDER_SETTINGS} ${senderTimeout}` },
+      { acknowledge: { auto: false, timeoutSeconds: 0 } },
+    );
+    this.service = service;
+    service.on('error', (err: Error) => this.fail(generation, err));
+    service.on('start', () => {
       if (generation !== this.generation) return;
       this.attempt = 0;
-      this.setState(FeedState.Up, 'listening for changes');
+      this.lastHeard = Date.now();
+      this.setState(FeedState.Up, 'streaming changes from the WAL');
+    });
+    service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
+      if (generation !== this.generation) return;
+      this.lastHeard = Date.now();
+      this.keepaliveLsn = parseLsn(lsn);
+      if (shouldRespond) this.acknowledge();
+    });
+    service.on('data', (_lsn: string, msg: WalMessage) => {
+      if (generation !== this.generation) return;
+      this.lastHeard = Date.now();
+      try {
+        const out = this.assembler.push(msg);
+        if (!out) return;
+        this.queue.push('prefix' in out ? { note: out } : { tx: out });
+        if (!this.busy) this.drain(generation);
+      } catch (err) {
+        this.fail(generation, err);
+      }
+    });
+    try {
+      await this.types.loadAll();
+      if (generation !== this.generation) return;
+      const slot = `${SLOT_PREFIX}${process.pid}_${randomBytes(4).toString('hex')}`;
+      // Resolves when the stream ends: for this feed, always a failure unless it is closing.
+      void service.subscribe(new TemporarySlotPgoutput() as never, slot).then(
+        () => this.fail(generation, new Error('the replication stream ended')),
+        (err: unknown) => this.fail(generation, err),
+      );
+      await new Promise<void>((resolve) => {
+        const settle = () => resolve();
+        service.once('start', settle);
+        service.once('error', settle);
+        setTimeout(settle, 10_000).unref();
+      });
     } catch (err) {
       this.fail(generation, err);
     }
@@ -126,23 +215,38 @@ export class ChangeFeed {
   private fail(generation: number, err: unknown): void {
     if (generation !== this.generation || this.state === FeedState.Closed) return;
     this.generation++;
-    const client = this.client;
-    this.client = undefined;
-    client?.end().catch(() => undefined);
+    const service = this.service;
+    this.service = undefined;
+    service?.destroy().catch(() => undefined);
     this.queue = [];
     const reason = (err as Error)?.message ?? String(err);
-    this.opts.logger.warn({ err }, 'realtime change feed lost its PostgreSQL connection; reconnecting');
+    this.opts.logger.warn({ err }, 'realtime change feed lost its replication stream; reconnecting');
     this.setState(FeedState.Down, reason);
     const delay = (this.opts.backoff ?? ((n) => backoff(n, { baseMs: 100, capMs: 5_000 })))(++this.attempt);
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => void this.connect(), delay);
   }
 
-  private checkHealth(): void {
-    const { client, generation } = this;
-    if (!client || this.state !== FeedState.Up) return;
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('LISTEN connection health check timed out')), 10_000).unref());
-    Promise.race([client.query('select 1'), timeout]).catch((err: unknown) => this.fail(generation, err));
+  /** Asks for a keepalive (standby status with "reply"); a stream silent for three rounds is failed. */
+  private checkHealth(every: number): void {
+    if (!this.service || this.state !== FeedState.Up) return;
+    if (Date.now() - this.lastHeard > 3 * every) {
+      this.fail(this.generation, new Error(`the replication stream was silent for ${Math.round((Date.now() - this.lastHeard) / 1000)} s`));
+      return;
+    }
+    this.acknowledge(true);
+  }
+
+  /** Reports as flushed what was delivered, or the server's position while nothing is pending. */
+  private acknowledge(ping = false): void {
+    const idle = this.queue.length === 0 && !this.assembler.inTransaction;
+    const lsn = idle && this.keepaliveLsn > this.deliveredLsn ? this.keepaliveLsn : this.deliveredLsn;
+    if (lsn === 0n && !ping) return;
+    // The library reports "last byte + 1" of what it is given, while a commit's end LSN and a keepalive's WAL
+    // end already are positions past the last byte: it gets lsn - 1, so PostgreSQL hears exactly lsn. Exactness
+    // matters: at shutdown a walsender exits only once the reported flush position equals what it sent, and a
+    // position one past it kept PostgreSQL's fast shutdown waiting until it was killed.
+    void this.service?.acknowledge(formatLsn(lsn > 0n ? lsn - 1n : 0n), ping).catch(() => undefined);
   }
 
   private setState(next: FeedState, reason: string): void {
@@ -153,54 +257,68 @@ export class ChangeFeed {
     this.opts.onStateChange({ oldState: old, newState: next, reason });
   }
 
-  private enqueue(payload: string): void {
-    this.queue.push({ payload, receivedAt: Date.now() });
-    if (this.reading < MAX_READS_IN_FLIGHT) this.startRead();
-  }
-
   /**
-   * Starts fetching everything pending. Up to MAX_READS_IN_FLIGHT batches are fetched at once (one per feed
-   * pool connection), so a slow query does not hold up the next batch; deliveries are chained in start order,
-   * which is arrival (= commit) order. A failed fetch fails the feed: clients are told to catch up.
+   * Delivers queued transactions in commit order, synchronously while they need nothing from PostgreSQL; one
+   * that needs a type or a value rendered holds the ones behind it until it is done.
    */
-  private startRead(): void {
-    if (this.queue.length === 0 || !this.reader) return;
-    const generation = this.generation;
-    const notices = this.parse(this.queue.splice(0, MAX_BATCH));
-    // Settled at once, so a rejection waiting for its turn in the chain is never "unhandled".
-    const read = this.reader.read(notices).then(
-      (changes) => ({ changes }),
-      (error: unknown) => ({ error }),
-    );
-    this.reading++;
-    this.delivered = this.delivered.then(async () => {
-      const result = await read;
-      this.reading--;
-      if (generation === this.generation) {
-        if ('error' in result) this.fail(generation, result.error);
-        else this.deliver(result.changes);
+  private drain(generation: number): void {
+    while (this.queue.length > 0 && generation === this.generation) {
+      const item = this.queue[0]!;
+      if ('note' in item) {
+        this.queue.shift();
+        this.guard(() => this.opts.onNote?.(item.note));
+        continue;
       }
-      if (this.reading < MAX_READS_IN_FLIGHT) this.startRead();
-    });
-  }
-
-  private parse(batch: Pending[]): Notice[] {
-    const notices: Notice[] = [];
-    for (const { payload, receivedAt } of batch) {
+      const unknown = this.renderer.unknownTypes(item.tx);
+      if (unknown.length > 0) return this.wait(generation, this.types.ensure(unknown));
+      let rendered: Change[] | Promise<Change[]>;
       try {
-        notices.push(parseNotice(payload, this.opts.catalog, receivedAt));
+        rendered = this.renderer.render(item.tx);
       } catch (err) {
-        this.opts.logger.warn({ err, payload: payload.slice(0, 200) }, `ignored a malformed ${NOTIFY_CHANNEL} notification`);
+        return this.fail(generation, err);
       }
+      if (rendered instanceof Promise) {
+        return this.wait(
+          generation,
+          rendered.then((changes) => {
+            if (generation !== this.generation) return;
+            this.queue.shift();
+            this.deliver(changes, item.tx.endLsn);
+          }),
+        );
+      }
+      this.queue.shift();
+      this.deliver(rendered, item.tx.endLsn);
     }
-    return notices;
   }
 
-  private deliver(changes: Change[]): void {
+  private wait(generation: number, work: Promise<unknown>): void {
+    this.busy = true;
+    work.then(
+      () => {
+        if (generation !== this.generation) return;
+        this.busy = false;
+        this.drain(generation);
+      },
+      (err: unknown) => this.fail(generation, err),
+    );
+  }
+
+  private deliver(changes: Change[], endLsn: bigint): void {
+    if (changes.length > 0) this.guard(() => this.opts.onChanges(changes));
+    this.deliveredLsn = endLsn;
+  }
+
+  private guard(fn: () => void): void {
     try {
-      this.opts.onChanges(changes);
+      fn();
     } catch (err) {
       this.opts.logger.error({ err }, 'delivering changes failed');
     }
   }
+}
+
+function parseLsn(text: string): bigint {
+  const [hi, lo] = text.split('/');
+  return (BigInt(`0x${hi ?? '0'}`) << 32n) | BigInt(`0x${lo ?? '0'}`);
 }

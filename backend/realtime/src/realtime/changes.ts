@@ -7,7 +7,7 @@ export type Row = Record<string, unknown>;
 export interface Change {
   table: string;
   type: ChangeType;
-  /** ISO time the writing transaction committed (or, without track_commit_timestamp, when it was heard of). */
+  /** ISO time the writing transaction committed (the WAL commit message's time). */
   commitTimestamp: string;
   /**
    * The new row (INSERT, UPDATE), parsed and as the JSON text PostgreSQL rendered it; when `trimmed` (it was over

@@ -46,6 +46,8 @@ export interface HubOptions {
   logger: Logger;
   /** Whether this process receives changes (the change feed is up). */
   feedIsUp(): boolean;
+  /** Re-reads the publication's tables (a join named one the catalog does not know); rate-limited by its maker. */
+  refreshCatalog?(): Promise<void>;
   /** HTTP requests in flight per principal, shared with REST. */
   inFlight: InFlight;
   metrics: Metrics;
@@ -98,6 +100,8 @@ export class Hub implements ConnectionHandlers {
     let channel: Channel | undefined;
     try {
       this.checkJoin(conn, topic, join.private);
+      // A table added to the publication since the catalog was read is found here, before the bindings are checked.
+      if (join.postgresChanges.some((b) => b.table !== undefined && b.table !== '*' && !this.opts.catalog.has(b.table))) await this.opts.refreshCatalog?.();
       const previous = conn.channels.get(topic);
       if (previous) this.end(previous, { kind: 'silent' });
       channel = new Channel(conn, topic, joinRef, join, this.verify(join.accessToken ?? conn.apikey));

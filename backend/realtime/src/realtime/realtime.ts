@@ -10,8 +10,8 @@ import { briefError, type Database } from '../db/database.js';
 import { InFlight } from '../http/principal.js';
 import type { RequestTarget } from '../http/target.js';
 import type { Logger } from '../logger.js';
-import { loadCatalog } from './catalog.js';
-import { ChangeFeed, type FeedState } from './changeFeed.js';
+import { catalogRefresher, loadCatalog } from './catalog.js';
+import { ChangeFeed, RENDER_SETTINGS, type FeedState } from './changeFeed.js';
 import { Connection, type ConnectionHandlers, type ConnectionInit } from './connection.js';
 import { CloseCode } from './constants.js';
 import { startHeartbeatSweep } from './heartbeat.js';
@@ -35,6 +35,8 @@ export interface RealtimeOptions {
   inFlight?: InFlight;
   /** Where sockets, joins, changes and deliveries are counted (one is made when not given). */
   metrics?: Metrics;
+  /** The change feed's keepalive interval (config.ts feedHealthCheckMs; 10 s when not given). */
+  feedHealthCheckMs?: number;
   logger: Logger;
 }
 
@@ -67,9 +69,11 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
   const { logger } = opts;
   const limits = opts.limits.realtime;
   const catalog = await loadCatalog(opts.db.pool);
-  // Rows are fetched on a pool of their own, so REST traffic cannot delay deliveries.
+  // The feed's own queries (types, values PostgreSQL renders) use a pool of their own, so REST traffic cannot
+  // delay deliveries; it renders with the replication connection's settings.
   const feedPool = new pg.Pool({
     connectionString: opts.databaseUrl, max: 2, idleTimeoutMillis: 30_000, query_timeout: 10_000, application_name: 'mobvibe-realtime-feed',
+    options: RENDER_SETTINGS,
   });
   let closing = false;
   feedPool.on('error', (err) => {
@@ -82,6 +86,7 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
     metrics,
     db: opts.db, catalog, jwtSecret: opts.jwtSecret, limits, body, trustProxyHops: opts.trustProxyHops, privateOnly: opts.privateOnly, logger,
     feedIsUp: () => feedRef.current?.isUp === true,
+    refreshCatalog: catalogRefresher(opts.db.pool, catalog),
     inFlight: opts.inFlight ?? new InFlight(opts.limits.maxRequestsInFlightPerPrincipal),
   });
   const feed = new ChangeFeed({
@@ -92,6 +97,7 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
     logger,
     onChanges: (changes) => hub.deliverChanges(changes),
     onStateChange: (change) => hub.feedStateChanged(change),
+    ...(opts.feedHealthCheckMs !== undefined ? { healthCheckMs: opts.feedHealthCheckMs } : {}),
   });
   feedRef.current = feed;
   await feed.start();
