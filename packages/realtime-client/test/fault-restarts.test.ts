@@ -78,11 +78,19 @@ describe('RealtimeService across restarts', () => {
     const TOTAL = 600;
     await emitAll(emitter, sessionId, TOTAL, 5, async (i) => {
       if (i % 200 !== 0 || i === TOTAL) return;
+      const killed = server.pid;
       server.kill('SIGKILL');
       await new Promise((r) => server.once('exit', r));
       // Events committed directly while the server is down must reach the client after the restart.
       const direct = new pg.Client({ connectionString: db.url });
       await direct.connect();
+      // The killed server's temporary replication slot goes with its connection: nothing holds WAL back for it.
+      for (let tries = 0; ; tries++) {
+        const { rows } = await direct.query(`select slot_name from pg_replication_slots where slot_name like $1`, [`mobvibe_realtime_${killed}_%`]);
+        if (rows.length === 0) break;
+        if (tries > 200) throw new Error(`the slot of the killed server is still there: ${rows[0].slot_name}`);
+        await sleep(50);
+      }
       await direct.query(`insert into public.session_events (session_id, seq, event_type, payload) values ($1, 0, 'completion', '{"message":"while down"}')`, [sessionId]);
       await direct.end();
       setTimeout(async () => (server = await startProcess(port, db.url)), 700);
@@ -98,10 +106,10 @@ describe('RealtimeService across restarts', () => {
     await fs.chmod(dataDir, 0o755);
     cleanups.push(() => fs.rm(dataDir, { recursive: true, force: true }));
     const pgPort = await freePort();
-    const embedded = new EmbeddedPostgres({ dataDir, port: pgPort, logger: createLogger('silent') });
+    const embedded = new EmbeddedPostgres({ dataDir, port: pgPort, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
     const databaseUrl = await embedded.start();
     cleanups.push(() => embedded.stop());
-    const server = await startServer({ config: { port: 0, databaseUrl, jwtSecret: TEST_JWT_SECRET, usingDevSecret: false }, logger: createLogger('silent') });
+    const server = await startServer({ config: { port: 0, databaseUrl, jwtSecret: TEST_JWT_SECRET, usingDevSecret: false }, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
     cleanups.push(() => server.close());
     const user = randomUUID();
     const sessionId = await newSession(databaseUrl, user);
