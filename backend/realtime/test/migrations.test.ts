@@ -1,6 +1,7 @@
 // Migrations: applied at start, idempotent, and polite to what Supabase already provides.
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -21,23 +22,51 @@ after(async () => {
   await db?.drop();
 });
 
-/** Everything the migrations define, as text: tables, columns, constraints, policies, triggers, grants, publication. */
-async function catalog(): Promise<string> {
+/** The schemas the migrations write to. */
+const SCHEMAS = `('public', 'auth', 'mobvibe', 'realtime')`;
+
+/**
+ * Everything the migrations define, as text: tables, columns, constraints, indexes, policies, triggers, grants,
+ * publication, functions (bodies without comments, settings, security, privileges).
+ */
+async function catalog(on: pg.Pool = pool): Promise<string> {
   const queries = [
-    `select table_name, column_name, data_type, column_default, is_nullable from information_schema.columns where table_schema = 'public' order by 1, 2`,
-    `select conname, pg_get_constraintdef(oid) from pg_constraint where connamespace = 'public'::regnamespace order by 1`,
-    `select tablename, policyname, cmd, roles::text, qual, with_check from pg_policies where schemaname = 'public' order by 1, 2`,
-    `select tgname, tgrelid::regclass::text, tgtype from pg_trigger where not tgisinternal order by 1`,
-    `select grantee, table_name, privilege_type from information_schema.role_table_grants where table_schema = 'public' order by 1, 2, 3`,
-    `select grantee, table_name, column_name, privilege_type from information_schema.column_privileges where table_schema = 'public' and grantee in ('anon','authenticated') order by 1, 2, 3, 4`,
+    `select table_schema, table_name, column_name, data_type, column_default, is_nullable from information_schema.columns where table_schema in ${SCHEMAS} and table_name not like 'messages_2%' order by 1, 2, 3`,
+    `select conrelid::regclass::text, conname, pg_get_constraintdef(oid) from pg_constraint where connamespace::regnamespace::text in ${SCHEMAS} and conrelid::regclass::text not like 'realtime.messages_2%' order by 1, 2`,
+    `select schemaname, tablename, indexname, indexdef from pg_indexes where schemaname in ${SCHEMAS} and tablename not like 'messages_2%' order by 1, 2, 3`,
+    `select schemaname, tablename, policyname, cmd, roles::text, qual, with_check from pg_policies where schemaname in ${SCHEMAS} order by 1, 2, 3`,
+    `select tgrelid::regclass::text, tgname, pg_get_triggerdef(oid) from pg_trigger where not tgisinternal order by 1, 2`,
+    `select grantee, table_schema, table_name, privilege_type from information_schema.role_table_grants where table_schema in ${SCHEMAS} and table_name not like 'messages_2%' order by 1, 2, 3, 4`,
+    `select grantee, table_schema, table_name, column_name, privilege_type from information_schema.column_privileges where table_schema in ${SCHEMAS} and grantee in ('anon','authenticated','service_role') and table_name not like 'messages_2%' order by 1, 2, 3, 4, 5`,
     `select pubname, schemaname, tablename from pg_publication_tables order by 1, 2, 3`,
-    `select relname, relreplident, relrowsecurity from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r' order by 1`,
-    `select p.proname, p.prosrc from pg_proc p where p.pronamespace in ('public'::regnamespace, 'auth'::regnamespace) order by 1`,
+    `select n.nspname, c.relname, c.relkind, c.relreplident, c.relrowsecurity from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname in ${SCHEMAS} and c.relkind in ('r', 'p') and c.relname not like 'messages_2%' order by 1, 2`,
+    `select n.nspname, p.proname, pg_get_function_identity_arguments(p.oid) as args, regexp_replace(regexp_replace(p.prosrc, '--[^\n]*', '', 'g'), '[[:space:]]+', ' ', 'g') as src,
+            p.proconfig::text, p.prosecdef, p.provolatile, p.proacl::text
+       from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname in ${SCHEMAS} order by 1, 2, 3`,
+    `select nspname, nspacl::text from pg_namespace where nspname in ${SCHEMAS} order by 1`,
   ];
   const parts: string[] = [];
-  for (const q of queries) parts.push(JSON.stringify((await pool.query(q)).rows));
+  for (const q of queries) parts.push(JSON.stringify((await on.query(q)).rows));
   return parts.join('\n');
 }
+
+/** A fresh database and a pool on it, dropped after the run. */
+async function scratch(): Promise<pg.Pool> {
+  const other = await createTestDatabase();
+  const p = new pg.Pool({ connectionString: other.url, max: 1 });
+  cleanups.push(async () => {
+    await p.end();
+    await other.drop();
+  });
+  return p;
+}
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups) await c().catch(() => undefined);
+});
+
+/** The ten migrations of 2026-11-27 to 2026-12-03, as they were applied before the squash into three files. */
+const OLD_SERIES = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'migrations-2026-12-03');
 
 describe('migrations', () => {
   it('create the schema the issue names, with RLS, REPLICA IDENTITY FULL and the supabase_realtime publication', async () => {
@@ -65,6 +94,37 @@ describe('migrations', () => {
 
   it('a second migrate() applies nothing', async () => {
     assert.deepEqual(await migrate(pool, dir, silent), []);
+  });
+
+  it('the three files by concept give the schema the squashed series of ten gave; applied over that series, they change nothing', async () => {
+    const fresh = await catalog();
+    const old = await scratch();
+    await migrate(old, OLD_SERIES, silent);
+    assert.equal(await catalog(old), fresh, 'the squash reproduces the schema of the old series');
+    const applied = await migrate(old, dir, silent);
+    assert.deepEqual(applied, (await fs.readdir(dir)).filter((f) => f.endsWith('.sql')).sort());
+    assert.equal(await catalog(old), fresh);
+  });
+
+  it('refuses an applied migration whose file changed, before running anything, and says to add a new migration', async () => {
+    const edited = await fs.mkdtemp(path.join(os.tmpdir(), 'mobvibe-migrations-'));
+    try {
+      const files = (await fs.readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+      for (const f of files) await fs.copyFile(path.join(dir, f), path.join(edited, f));
+      const p = await scratch();
+      await migrate(p, edited, silent);
+      await fs.appendFile(path.join(edited, files[0]!), '\ncreate table public.sneaked_in (id int);\n');
+      await fs.writeFile(path.join(edited, '99999999999999_later.sql'), 'create table public.later (id int);\n');
+      await assert.rejects(migrate(p, edited, silent), (err: Error) => {
+        assert.equal(err.name, 'ConfigError');
+        assert.match(err.message, new RegExp(`^migration ${files[0]} was applied to this database with a different text \\(sha256 [0-9a-f]{12}…, the file now has [0-9a-f]{12}…\\): an applied migration is never edited\\. Restore the file as it was applied and put the change in a new migration$`));
+        return true;
+      });
+      const { rows } = await p.query(`select to_regclass('public.sneaked_in') as a, to_regclass('public.later') as b`);
+      assert.deepEqual(rows, [{ a: null, b: null }], 'nothing ran');
+    } finally {
+      await fs.rm(edited, { recursive: true, force: true });
+    }
   });
 
   it('leaves an existing auth.uid() alone (hosted Supabase defines its own)', async () => {
