@@ -1,5 +1,5 @@
 // Private channels, decided as on hosted Supabase by realtime.messages policies: the app's `session:<id>` topic
-// (migration 9: the owner may receive, only service_role may send), a custom policy made in the test, policies
+// (the shipped policy: the owner may receive, only service_role may send), a custom policy made in the test, policies
 // re-read on access_token, a private-only project, and RealtimeService (private by default) end to end.
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -59,7 +59,7 @@ function restBroadcast(server: TestServer, token: string, messages: object[]): P
   });
 }
 
-describe('the private session:<id> channel (migration 9)', () => {
+describe('the private session:<id> channel (the shipped policy)', () => {
   it('the owner joins it (with a postgres_changes binding) and receives the events', async () => {
     const x = await t.createSession(alice);
     const client = await settled(t.userClient(alice));

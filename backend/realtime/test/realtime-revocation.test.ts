@@ -335,7 +335,7 @@ describe('service_role channels', () => {
 describe('private session channels without postgres_changes bindings', () => {
   it('a re-created session id does not keep sending its broadcasts to the old owner (the read policy is stale)', async () => {
     // Alice joins her private session channel for broadcast only (no bindings, so nothing pins it by filter).
-    // X is deleted and Bob re-creates it: Alice may no longer read session:X by the policy of migration 9.
+    // X is deleted and Bob re-creates it: Alice may no longer read session:X by the shipped session channel policy.
     const x = await t.createSession(alice, 'x');
     const c = await raw(t.anonKey, '1.0.0'); // JSON broadcast frames, so they can be told apart by topic
     const topic = `realtime:session:${x}`;

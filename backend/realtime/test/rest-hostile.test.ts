@@ -541,7 +541,7 @@ describe(`8. maxResponseBytes = ${MAX_RESPONSE_BYTES}`, () => {
     const user = randomUUID();
     await seedSessions(user, 4, (i) => `${i}`.padEnd(600, 'x'));
     const res = await rest(`/rest/v1/sessions?user_id=eq.${user}`, asUser(user));
-    // limits.ts documents "413 response_too_large"; the server (migration 7, PostgREST's PTnnn convention) answers PT413.
+    // limits.ts documents "413 response_too_large"; the server (mobvibe.refuse_large_response, PostgREST's PTnnn convention) answers PT413.
     const err = await expectError(res, 413, 'PT413');
     assert.match(err.message, /the response would be \d+ bytes; the limit is 2000 bytes/);
     assert.match(err.hint ?? '', /ask for fewer rows \(limit\) or fewer columns \(select\)/);

@@ -41,7 +41,7 @@ export interface RealtimeServiceOptions {
   pageSize?: number;
   /**
    * Join the session's channel as a private channel (default true): who may receive on it is decided by the
-   * realtime.messages policy of migration 9 (the session's owner), here and on hosted Supabase alike. Set false
+   * realtime.messages policy shipped in supabase/migrations (the session's owner), here and on hosted Supabase alike. Set false
    * only for a project without that policy.
    */
   privateChannel?: boolean;

@@ -111,13 +111,13 @@ export function revokedSession(change: Change): { sessionId: string; when: 'befo
   return moved ? { sessionId: oldId, when: 'before' } : undefined;
 }
 
-/** The private topic whose receive policy the shipped migration 9 ties to a session's owner. */
+/** The private topic whose receive policy the shipped session channel policy (20261203100003_realtime.sql) ties to a session's owner. */
 const SESSION_TOPIC = 'session:';
 
 /**
  * Session ids a channel is pinned to (lower case): what a revocation of one of them must end. Its bindings pin the
  * sessions their filters name; a private `session:<id>` topic pins that session, since who may receive on it is
- * decided by who owns the session (migration 9's policy), which a delete or an owner change alters.
+ * decided by who owns the session (the shipped session channel policy), which a delete or an owner change alters.
  */
 export function pinnedIds(bindings: readonly PostgresBinding[], privateSubTopic?: string): string[] {
   const ids: string[] = [];

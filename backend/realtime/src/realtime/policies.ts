@@ -1,6 +1,6 @@
 /**
  * Private channels (internal), authorized as hosted Supabase does it: by Row Level Security policies on
- * `realtime.messages` (migration 8), with `realtime.topic()` naming the channel (its topic without `realtime:`).
+ * `realtime.messages` (20261203100003_realtime.sql), with `realtime.topic()` naming the channel (its topic without `realtime:`).
  *
  * - Receive (join): in one transaction that is always rolled back, a probe row per extension (broadcast,
  *   presence) is inserted as the server, then, as the caller (role, `request.jwt.claims`, `realtime.topic`),

@@ -180,7 +180,7 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
 }
 
 /**
- * Keeps realtime.messages' daily partitions (migration 8) from yesterday to three days ahead, dropping those past
+ * Keeps realtime.messages' daily partitions (20261203100003_realtime.sql) from yesterday to three days ahead, dropping those past
  * 72 h: at start and every hour. A failure is logged and retried at the next run; on a database whose
  * realtime.messages belongs to someone else (hosted Supabase) the function does nothing.
  */

@@ -84,7 +84,7 @@ function selectList(table: Table, select: RestQuery['select']): string {
  * numbers as numbers). Past `maxBytes` of rendered rows the statement fails with PT413 (HTTP 413) instead:
  * the rows are materialized first (a tuplestore, which spills to disk past work_mem) and measured, so a huge
  * result costs neither PostgreSQL nor this process the memory of the whole answer, and a write whose
- * representation is too big is rolled back (migration 7).
+ * representation is too big is rolled back (mobvibe.refuse_large_response, 20261203100001_schema_roles_rls.sql).
  */
 function asJsonArray(inner: string, maxBytes: number): string {
   const max = Math.trunc(maxBytes);

@@ -65,7 +65,7 @@ interface Answer {
 }
 
 const TABLE = 'session_events';
-/** The function that stores events (supabase/migrations/20261127000006_append_session_events.sql). */
+/** The function that stores events (supabase/migrations/20261203100002_seq_numbering.sql). */
 const APPEND = 'append_session_events';
 const DEFAULT_TIMEOUT_MS = 10_000;
 
