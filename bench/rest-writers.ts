@@ -33,6 +33,8 @@ interface Done {
   errors: number;
   firstError: string;
   latency: Summary;
+  /** CPU of the load generator itself (the writers' process), which shares the machine's cores. */
+  generatorCpuSeconds: number;
 }
 
 const workers = new Set<ChildProcess>();
@@ -72,9 +74,11 @@ async function main(): Promise<void> {
     const sessions = owners.map((o) => o.id);
 
     const floors: number[] = [];
+    const floorRuns: Array<Done & { cpuSeconds: number }> = [];
     const rests: Array<Done & { cpuSeconds: number; serverCpuSeconds: number }> = [];
     for (let r = 0; r < ROUNDS; r++) {
-      floors.push(perSecond(await runWriters(server, sessions, 'floor')));
+      floorRuns.push(await runWriters(server, sessions, 'floor'));
+      floors.push(perSecond(floorRuns.at(-1)!));
       rests.push(await runWriters(server, sessions, 'rest'));
       console.log(`round ${r + 1}: floor ${floors.at(-1)} commits/s, REST ${perSecond(rests.at(-1)!)} events/s`);
     }
@@ -83,6 +87,10 @@ async function main(): Promise<void> {
     const restCount = rests.reduce((a, d) => a + d.count, 0);
     const restCpuUs = (rests.reduce((a, d) => a + d.cpuSeconds, 0) / restCount) * 1e6;
     const restServerCpuUs = (rests.reduce((a, d) => a + d.serverCpuSeconds, 0) / restCount) * 1e6;
+    const restGeneratorCpuUs = (rests.reduce((a, d) => a + d.generatorCpuSeconds, 0) / restCount) * 1e6;
+    const floorCount = floorRuns.reduce((a, d) => a + d.count, 0);
+    const floorCpuUs = (floorRuns.reduce((a, d) => a + d.cpuSeconds, 0) / floorCount) * 1e6;
+    const floorGeneratorCpuUs = (floorRuns.reduce((a, d) => a + d.generatorCpuSeconds, 0) / floorCount) * 1e6;
 
     // Live: half the rate the writers reached, one subscriber socket joined to every session.
     const sub = new PhoenixSubscriber(server.url.replace('http', 'ws') + '/realtime/v1/websocket', server.anonKey, nowMs);
@@ -112,6 +120,9 @@ async function main(): Promise<void> {
       restLatencyMs: rests.map((d) => d.latency),
       serverAndPostgresCpuUsPerEvent: Math.round(restCpuUs),
       serverCpuUsPerEvent: Math.round(restServerCpuUs),
+      generatorCpuUsPerEvent: Math.round(restGeneratorCpuUs),
+      floorServerAndPostgresCpuUsPerCommit: Math.round(floorCpuUs),
+      floorGeneratorCpuUsPerCommit: Math.round(floorGeneratorCpuUs),
       live: {
         offeredPerSecond: halfRate,
         stored: live.count,
@@ -125,7 +136,9 @@ async function main(): Promise<void> {
     console.log(
       `\nfloor (plain single-row INSERTs, ${WRITERS} connections): ${floors.join(', ')} commits/s\n` +
         `REST single-event writes (${WRITERS} writers): ${rests.map(perSecond).join(', ')} events/s = ${report.ratioToFloor}× the floor\n` +
-        `server+PostgreSQL CPU per REST write: ${report.serverAndPostgresCpuUsPerEvent} µs (the server process ${report.serverCpuUsPerEvent}, PostgreSQL the rest)\n` +
+        `server+PostgreSQL CPU per REST write: ${report.serverAndPostgresCpuUsPerEvent} µs (the server process ${report.serverCpuUsPerEvent}, PostgreSQL the rest); ` +
+        `per floor commit: ${report.floorServerAndPostgresCpuUsPerCommit} µs\n` +
+        `load generator CPU (same cores): ${report.generatorCpuUsPerEvent} µs per REST write, ${report.floorGeneratorCpuUsPerCommit} µs per floor commit\n` +
         `live at ${halfRate} events/s: ${seen.size}/${live.count} received, ${duplicates} duplicates, commit→receipt p50 ${lag.p50} ms, p99 ${lag.p99} ms, max ${lag.max} ms; ` +
         `CPU ${report.live.serverAndPostgresCpuUsPerEvent} µs/event`,
     );
