@@ -38,11 +38,12 @@ function framesOf(topic: string, content: BroadcastContent): (vsn: Vsn) => Frame
   const built = new Map<Vsn, Frame | undefined>();
   const text = (vsn: Vsn): Frame | undefined => {
     if (content.encoding !== PayloadEncoding.Json) return undefined; // JSON frames cannot carry raw bytes
-    const payload = `{"type":"broadcast","event":${JSON.stringify(content.event)},"payload":${content.body.toString('utf8')}}`;
+    const meta = content.id === undefined ? '' : `,"meta":{"id":${JSON.stringify(content.id)}}`;
+    const payload = `{"type":"broadcast","event":${JSON.stringify(content.event)},"payload":${content.body.toString('utf8')}${meta}}`;
     return { data: Buffer.from(encodeRaw(vsn, { joinRef: null, ref: null, topic }, ChannelEvent.Broadcast, payload)), binary: false };
   };
   const build = (vsn: Vsn): Frame | undefined => {
-    if (vsn === Vsn.V1) return text(vsn);
+    if (vsn === Vsn.V1 || content.id !== undefined) return text(vsn); // the binary user broadcast has no meta
     const binary = encodeUserBroadcast(topic, content.event, content.encoding, content.body);
     return binary ? { data: binary, binary: true } : text(vsn);
   };
@@ -83,6 +84,8 @@ export interface BroadcasterOptions {
   privateOnly: boolean;
   /** HTTP requests in flight per principal, shared with REST (maxRequestsInFlightPerPrincipal). */
   inFlight: InFlight;
+  /** Sends a broadcast delivered here on to the other server processes (cluster.ts). */
+  relay?(topic: string, isPrivate: boolean, content: BroadcastContent): void;
 }
 
 type BroadcastMsg = Extract<ClientMessage, { type: 'broadcast' }>;
@@ -108,6 +111,7 @@ export class Broadcaster {
       return;
     }
     fanOutBroadcast(this.opts.rooms.members(channel.roomKey), channel.topic, msg.content, channel);
+    this.opts.relay?.(channel.topic, channel.isPrivate, msg.content);
     if (channel.ack && msg.ref !== null) channel.reply(msg.ref, 'ok', {});
   }
 
@@ -149,7 +153,10 @@ export class Broadcaster {
       const principal = this.opts.principals.get(key);
       await this.mayWriteAll(claims, messages);
       this.charge(principal, messages.map((m) => m.content));
-      for (const m of messages) fanOutBroadcast(this.opts.rooms.members(roomKey(TOPIC_PREFIX + m.topic, m.private)), TOPIC_PREFIX + m.topic, m.content);
+      for (const m of messages) {
+        fanOutBroadcast(this.opts.rooms.members(roomKey(TOPIC_PREFIX + m.topic, m.private)), TOPIC_PREFIX + m.topic, m.content);
+        this.opts.relay?.(TOPIC_PREFIX + m.topic, m.private, m.content);
+      }
       sendText(res, 202, undefined);
     } catch (err) {
       const e = err instanceof ApiError ? err : err instanceof RealtimeError && err.status < 500 ? fail(err.status, err.reason) : fail(500, 'internal server error');

@@ -21,7 +21,7 @@ import { PUBLICATION, type Catalog } from './catalog.js';
 import type { Change } from './changes.js';
 import { TypeRegistry } from './pgJson.js';
 import { decodePgoutput, formatLsn, type WalMessage } from './pgoutput.js';
-import { ChangeRenderer, TransactionAssembler, type Transaction, type WalNote } from './walChanges.js';
+import { ChangeRenderer, messagesOf, TransactionAssembler, type DbMessage, type Transaction, type WalNote } from './walChanges.js';
 
 export const FeedState = { Starting: 'starting', Up: 'up', Down: 'down', Closed: 'closed' } as const;
 export type FeedState = (typeof FeedState)[keyof typeof FeedState];
@@ -34,8 +34,13 @@ export interface FeedStateChange {
 
 /** application_name of the replication connection (pg_stat_activity, pg_stat_replication). */
 export const FEED_APP_NAME = 'mobvibe-realtime-wal';
-/** Prefix of the feed's temporary slot names: `mobvibe_realtime_<pid>_<random>`. */
+/** Prefix of the feed's temporary slot names: `mobvibe_realtime_<node id>_<random>` (a node id is `<pid>_<random>`). */
 export const SLOT_PREFIX = 'mobvibe_realtime_';
+/** The publication of realtime.messages (Broadcast from Database), named as hosted Supabase names it. */
+export const MESSAGES_PUBLICATION = 'supabase_realtime_messages_publication';
+
+/** A node id for this process: what its slot names start with after SLOT_PREFIX (nodes.ts). */
+export const newNodeId = (): string => `${process.pid}_${randomBytes(3).toString('hex')}`;
 /**
  * Session settings of the replication connection: the text outputs pgJson.ts parses have one known shape, and
  * timestamps render in UTC (as row_to_json under TimeZone=UTC).
@@ -50,9 +55,13 @@ export interface ChangeFeedOptions {
   catalog: Catalog;
   /** Rows over this many bytes of JSON travel as keys only (limits.ts maxLiveRowBytes). */
   maxLiveRowBytes: number;
+  /** This process's node id (newNodeId): its slots are named after it, so other nodes can tell it is alive. */
+  nodeId?: string;
   logger: Logger;
   onChanges(changes: Change[]): void;
-  /** A logical decoding message (pg_logical_emit_message), in stream order. */
+  /** Rows inserted into realtime.messages (Broadcast from Database), in commit order, after the transaction's changes. */
+  onMessages?(messages: DbMessage[]): void;
+  /** A logical decoding message (pg_logical_emit_message), in stream order (a transaction's after its changes). */
   onNote?(note: WalNote): void;
   onStateChange(change: FeedStateChange): void;
   /** How often the stream is asked for a keepalive; silence for three times this fails it (a half-open TCP). */
@@ -89,7 +98,8 @@ class TemporarySlotPgoutput {
   async start(client: pg.Client, slotName: string): Promise<unknown> {
     const slot = pg.escapeIdentifier(slotName);
     await client.query(`CREATE_REPLICATION_SLOT ${slot} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'nothing')`);
-    return client.query(`START_REPLICATION SLOT ${slot} LOGICAL 0/0 (proto_version '1', publication_names ${pg.escapeLiteral(PUBLICATION)}, messages 'true')`);
+    const publications = pg.escapeLiteral(`${PUBLICATION},${MESSAGES_PUBLICATION}`);
+    return client.query(`START_REPLICATION SLOT ${slot} LOGICAL 0/0 (proto_version '1', publication_names ${publications}, messages 'true')`);
   }
 }
 
@@ -115,7 +125,10 @@ export class ChangeFeed {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
 
+  readonly nodeId: string;
+
   constructor(private readonly opts: ChangeFeedOptions) {
+    this.nodeId = opts.nodeId ?? newNodeId();
     this.types = new TypeRegistry(opts.pool);
     this.renderer = new ChangeRenderer(this.types, opts.catalog, opts.pool, opts.maxLiveRowBytes);
   }
@@ -195,7 +208,7 @@ export class ChangeFeed {
     try {
       await this.types.loadAll();
       if (generation !== this.generation) return;
-      const slot = `${SLOT_PREFIX}${process.pid}_${randomBytes(4).toString('hex')}`;
+      const slot = `${SLOT_PREFIX}${this.nodeId}_${randomBytes(2).toString('hex')}`;
       // Resolves when the stream ends: for this feed, always a failure unless it is closing.
       void service.subscribe(new TemporarySlotPgoutput() as never, slot).then(
         () => this.fail(generation, new Error('the replication stream ended')),
@@ -283,12 +296,12 @@ export class ChangeFeed {
           rendered.then((changes) => {
             if (generation !== this.generation) return;
             this.queue.shift();
-            this.deliver(changes, item.tx.endLsn);
+            this.deliver(changes, item.tx);
           }),
         );
       }
       this.queue.shift();
-      this.deliver(rendered, item.tx.endLsn);
+      this.deliver(rendered, item.tx);
     }
   }
 
@@ -304,9 +317,12 @@ export class ChangeFeed {
     );
   }
 
-  private deliver(changes: Change[], endLsn: bigint): void {
+  private deliver(changes: Change[], tx: Transaction): void {
     if (changes.length > 0) this.guard(() => this.opts.onChanges(changes));
-    this.deliveredLsn = endLsn;
+    const messages = messagesOf(tx);
+    if (messages.length > 0) this.guard(() => this.opts.onMessages?.(messages));
+    for (const note of tx.notes) this.guard(() => this.opts.onNote?.(note));
+    this.deliveredLsn = tx.endLsn;
   }
 
   private guard(fn: () => void): void {

@@ -16,7 +16,8 @@ import { principalKey, type InFlight } from '../http/principal.js';
 import type { RealtimeLimits } from '../limits.js';
 import type { Logger } from '../logger.js';
 import { authorizeBindings, pinnedIds } from './authorize.js';
-import { Broadcaster } from './broadcast.js';
+import { Broadcaster, fanOutBroadcast } from './broadcast.js';
+import type { Cluster } from './cluster.js';
 import { overBudget, Principals, socketLimitOf } from './budgets.js';
 import type { Catalog } from './catalog.js';
 import { ChangeFanout } from './changeFanout.js';
@@ -24,14 +25,15 @@ import { Channel, ChannelState } from './channel.js';
 import { FeedState, type FeedStateChange } from './changeFeed.js';
 import type { Change } from './changes.js';
 import type { Connection, ConnectionHandlers } from './connection.js';
-import { ChannelEvent, TOPIC_PREFIX } from './constants.js';
+import { ChannelEvent, PayloadEncoding, TOPIC_PREFIX } from './constants.js';
 import { Expiries } from './expiries.js';
 import { RealtimeError, RealtimeErrorCode, toRealtimeError } from './errors.js';
-import type { ClientMessage } from './messages.js';
+import type { BroadcastContent, ClientMessage } from './messages.js';
 import { readPolicies } from './policies.js';
 import { parseBindings } from './postgresChanges.js';
 import { Presence } from './presence.js';
-import { Rooms } from './rooms.js';
+import { roomKey, Rooms } from './rooms.js';
+import type { DbMessage } from './walChanges.js';
 
 export interface HubOptions {
   db: Database;
@@ -51,6 +53,8 @@ export interface HubOptions {
   /** HTTP requests in flight per principal, shared with REST. */
   inFlight: InFlight;
   metrics: Metrics;
+  /** The other server processes on the database: broadcasts and presence are shared with them (cluster.ts). */
+  cluster?: Cluster;
 }
 
 /** realtime-js can send its first join before it has the user's token; say so, it retries with the token. */
@@ -73,17 +77,19 @@ export class Hub implements ConnectionHandlers {
   readonly principals: Principals;
   readonly broadcaster: Broadcaster;
   private readonly changes: ChangeFanout;
-  private readonly presence: Presence;
+  readonly presence: Presence;
   /** Joined channels by the second their token expires. */
   private readonly expiries = new Expiries<Channel>((channel) => this.expire(channel));
 
   constructor(private readonly opts: HubOptions) {
     this.principals = new Principals(opts.limits);
     this.changes = new ChangeFanout(opts.catalog, opts.metrics, (channel, message) => this.end(channel, { kind: 'error', extension: 'postgres_changes', message }));
-    this.presence = new Presence(this.rooms, opts.db, opts.limits);
+    this.presence = new Presence(this.rooms, opts.db, opts.limits, opts.cluster);
+    const cluster = opts.cluster;
     this.broadcaster = new Broadcaster({
       rooms: this.rooms, db: opts.db, principals: this.principals, limits: opts.limits, jwtSecret: opts.jwtSecret,
       body: opts.body, trustProxyHops: opts.trustProxyHops, privateOnly: opts.privateOnly, inFlight: opts.inFlight,
+      ...(cluster ? { relay: (topic: string, isPrivate: boolean, content: BroadcastContent) => cluster.relayBroadcast(topic, isPrivate, content) } : {}),
     });
   }
 
@@ -321,6 +327,28 @@ export class Hub implements ConnectionHandlers {
   feedStateChanged(change: FeedStateChange): void {
     if (change.newState === FeedState.Down) this.changes.feedDown(change.reason);
     if (change.oldState === FeedState.Down && change.newState === FeedState.Up) this.opts.metrics.feedReconnected();
+  }
+
+  /** A broadcast another server process relayed: to this process's members of the room. */
+  deliverBroadcast(topic: string, isPrivate: boolean, content: BroadcastContent): void {
+    fanOutBroadcast(this.rooms.members(roomKey(topic, isPrivate)), topic, content);
+  }
+
+  /**
+   * Broadcast from Database: rows committed to realtime.messages, to the topic's members (private rows to private
+   * channels, others to public ones), each with `meta.id` as Supabase sends it. A payload over maxPayloadBytes is
+   * not delivered (logged).
+   */
+  deliverMessages(messages: DbMessage[]): void {
+    for (const m of messages) {
+      const body = Buffer.from(m.payload, 'utf8');
+      if (body.length > this.opts.limits.maxPayloadBytes) {
+        this.opts.logger.warn({ topic: m.topic, bytes: body.length, limit: this.opts.limits.maxPayloadBytes }, 'realtime.messages row not broadcast: its payload exceeds maxPayloadBytes');
+        continue;
+      }
+      const topic = TOPIC_PREFIX + m.topic;
+      fanOutBroadcast(this.rooms.members(roomKey(topic, m.private)), topic, { event: m.event, encoding: PayloadEncoding.Json, body, id: m.id });
+    }
   }
 
   broadcast(channel: Channel, msg: Msg<'broadcast'>): void {

@@ -33,6 +33,8 @@ export interface BroadcastContent {
   body: Buffer;
   /** realtime-js 2.119+ asked for a persisted broadcast (binary metadata `persist`), which this server refuses. */
   persist?: boolean;
+  /** Broadcast from Database: the realtime.messages row's id, sent as `meta.id` (as Supabase does). */
+  id?: string;
 }
 
 type Routed = ReplyTarget;

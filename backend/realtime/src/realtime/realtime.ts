@@ -11,7 +11,8 @@ import { InFlight } from '../http/principal.js';
 import type { RequestTarget } from '../http/target.js';
 import type { Logger } from '../logger.js';
 import { catalogRefresher, loadCatalog } from './catalog.js';
-import { ChangeFeed, RENDER_SETTINGS, type FeedState } from './changeFeed.js';
+import { ChangeFeed, FeedState, newNodeId, RENDER_SETTINGS } from './changeFeed.js';
+import { Cluster } from './cluster.js';
 import { Connection, type ConnectionHandlers, type ConnectionInit } from './connection.js';
 import { CloseCode } from './constants.js';
 import { startHeartbeatSweep } from './heartbeat.js';
@@ -82,7 +83,14 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
   const feedRef: { current?: ChangeFeed } = {};
   const body = { maxBytes: opts.limits.maxRequestBodyBytes, maxDepth: opts.limits.maxJsonDepth };
   const metrics = opts.metrics ?? new Metrics();
+  const nodeId = newNodeId();
+  const healthCheckMs = opts.feedHealthCheckMs ?? 10_000;
+  const cluster = new Cluster({
+    nodeId, pool: opts.db.pool, logger, sweepEveryMs: healthCheckMs,
+    deliverBroadcast: (topic, isPrivate, content) => hub.deliverBroadcast(topic, isPrivate, content),
+  });
   const hub = new Hub({
+    cluster,
     metrics,
     db: opts.db, catalog, jwtSecret: opts.jwtSecret, limits, body, trustProxyHops: opts.trustProxyHops, privateOnly: opts.privateOnly, logger,
     feedIsUp: () => feedRef.current?.isUp === true,
@@ -94,12 +102,20 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
     pool: feedPool,
     catalog,
     maxLiveRowBytes: limits.maxLiveRowBytes,
+    nodeId,
     logger,
     onChanges: (changes) => hub.deliverChanges(changes),
-    onStateChange: (change) => hub.feedStateChanged(change),
-    ...(opts.feedHealthCheckMs !== undefined ? { healthCheckMs: opts.feedHealthCheckMs } : {}),
+    onMessages: (messages) => hub.deliverMessages(messages),
+    onNote: (note) => cluster.onNote(note),
+    onStateChange: (change) => {
+      hub.feedStateChanged(change);
+      // Whatever the other nodes said while the stream was away is loaded again (cluster.ts).
+      if (change.newState === FeedState.Up) cluster.resync();
+    },
+    healthCheckMs,
   });
   feedRef.current = feed;
+  cluster.start(hub.presence);
   await feed.start();
 
   const connections = new Set<Connection>();
@@ -172,6 +188,7 @@ export async function startRealtime(opts: RealtimeOptions): Promise<Realtime> {
       stopPartitions();
       for (const conn of [...connections]) conn.close(CloseCode.GoingAway, 'server shutting down');
       hub.close();
+      await cluster.close();
       await feed.close();
       await feedPool.end().catch(() => undefined);
       wss.close();

@@ -232,3 +232,36 @@ export class ChangeRenderer {
     return { row: JSON.parse(json) as Row, json, trimmed };
   }
 }
+
+/** A row inserted into realtime.messages (Broadcast from Database), its values as PostgreSQL's text. */
+export interface DbMessage {
+  id: string;
+  topic: string;
+  event: string;
+  /** The jsonb payload's text (JSON as PostgreSQL renders jsonb). */
+  payload: string;
+  private: boolean;
+}
+
+/** realtime.messages or one of its daily partitions (the publication names the partitions' rows after them). */
+const isMessagesTable = (r: Relation): boolean => r.schema === 'realtime' && (r.name === 'messages' || r.name.startsWith('messages_'));
+
+/**
+ * The broadcasts a transaction inserted into realtime.messages, in order; rows of another extension, or without a
+ * topic, event or payload, are not broadcasts (as Supabase Realtime skips them).
+ */
+export function messagesOf(tx: Transaction): DbMessage[] {
+  const out: DbMessage[] = [];
+  for (const c of tx.changes) {
+    if (c.type !== ChangeType.Insert || !c.new || !isMessagesTable(c.relation)) continue;
+    const text = (name: string): string | undefined => {
+      const i = c.relation.columns.findIndex((col) => col.name === name);
+      const v = i < 0 ? undefined : c.new![i];
+      return v === undefined || v === null || v === UNCHANGED ? undefined : v.toString('utf8');
+    };
+    const [id, topic, event, payload, extension] = ['id', 'topic', 'event', 'payload', 'extension'].map(text);
+    if (extension !== 'broadcast' || !id || !topic || !event || payload === undefined) continue;
+    out.push({ id, topic, event, payload, private: text('private') === 't' });
+  }
+  return out;
+}
