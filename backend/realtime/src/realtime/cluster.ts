@@ -68,6 +68,7 @@ export class Cluster implements PresenceShare {
   /** Another node holds a slot, or spoke: relay broadcasts. Counted every sweep. */
   private peers = false;
   private relayQueue: string[] = [];
+  private relaying = false;
   private pending: PresenceOp[] = [];
   /** Writes to mobvibe.presence, one at a time in order. */
   private chain: Promise<void> = Promise.resolve();
@@ -75,6 +76,8 @@ export class Cluster implements PresenceShare {
   private presence: Presence | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** A write or load failed: the whole state is re-announced and reloaded at the next sweep round. */
+  private dirty = false;
 
   constructor(private readonly opts: ClusterOptions) {}
 
@@ -90,7 +93,7 @@ export class Cluster implements PresenceShare {
   /** Starts sweeping; `presence` is this process's (entries to announce, remote ones to apply). */
   start(presence: Presence): void {
     this.presence = presence;
-    this.timer = setInterval(() => void this.sweep(), this.opts.sweepEveryMs);
+    this.timer = setInterval(() => (this.dirty ? this.resync() : void this.sweep()), this.opts.sweepEveryMs);
     this.timer.unref();
   }
 
@@ -98,8 +101,9 @@ export class Cluster implements PresenceShare {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    await this.chain;
+    // A database that does not answer gets two seconds: the others sweep this node's rows once its slot is gone.
     const stop = new Promise((r) => setTimeout(r, 2_000).unref());
+    await Promise.race([this.chain, stop]);
     const own = this.presence?.localEntries() ?? [];
     if (own.length === 0) return;
     const note: PresenceNote = { node: this.nodeId, reset: true, ops: [] };
@@ -123,17 +127,29 @@ export class Cluster implements PresenceShare {
     const binary = content.encoding !== PayloadEncoding.Json;
     const note: BroadcastNote = { node: this.nodeId, topic, private: isPrivate, event: content.event, body: binary ? content.body.toString('base64') : content.body.toString('utf8'), ...(binary ? { binary } : {}) };
     this.relayQueue.push(JSON.stringify(note));
-    if (this.relayQueue.length === 1) setImmediate(() => this.flushRelay());
+    if (this.relayQueue.length === 1 && !this.relaying) setImmediate(() => this.flushRelay());
   }
 
+  /**
+   * One batch in flight at a time: messages reach the WAL in the order their statements run, so two batches on two
+   * pooled connections at once could overtake each other (the cross-node test saw 10 arrive before 9).
+   */
   private flushRelay(): void {
+    if (this.relaying) return;
     const batch = this.relayQueue;
     this.relayQueue = [];
     if (batch.length === 0) return;
-    this.opts.pool.query(`select pg_logical_emit_message(false, $1, m) from unnest($2::text[]) m`, [NotePrefix.Broadcast, batch]).catch((err: Error) => {
-      // Broadcasts are ephemeral: lost ones are not retried (as Supabase's are not), but say so.
-      this.opts.logger.warn({ err: briefError(err), broadcasts: batch.length }, 'could not relay broadcasts to the other server processes');
-    });
+    this.relaying = true;
+    this.opts.pool
+      .query(`select pg_logical_emit_message(false, $1, m) from unnest($2::text[]) with ordinality as t(m, i) order by i`, [NotePrefix.Broadcast, batch])
+      .catch((err: Error) => {
+        // Broadcasts are ephemeral: lost ones are not retried (as Supabase's are not), but say so.
+        this.opts.logger.warn({ err: briefError(err), broadcasts: batch.length }, 'could not relay broadcasts to the other server processes');
+      })
+      .finally(() => {
+        this.relaying = false;
+        this.flushRelay();
+      });
   }
 
   // ---- presence: this node's changes ----
@@ -181,8 +197,8 @@ export class Cluster implements PresenceShare {
         [this.nodeId, JSON.stringify(rows), NotePrefix.Presence, JSON.stringify(note)],
       );
     } catch (err) {
-      this.opts.logger.warn({ err: briefError(err as Error) }, 'could not share presence with the other server processes; re-announcing it when the database answers');
-      setTimeout(() => this.resync(), 1_000).unref();
+      this.opts.logger.warn({ err: briefError(err as Error) }, 'could not share presence with the other server processes; re-announcing it at the next sweep round');
+      this.dirty = true;
     }
   }
 
@@ -192,9 +208,10 @@ export class Cluster implements PresenceShare {
    */
   resync(): void {
     if (this.closed) return;
+    this.dirty = false;
     this.chain = this.chain.then(() => this.resyncNow()).catch((err: unknown) => {
-      this.opts.logger.warn({ err: briefError(err as Error) }, 'could not load presence from the other server processes; retrying');
-      setTimeout(() => this.resync(), 1_000).unref();
+      this.opts.logger.warn({ err: briefError(err as Error) }, 'could not load presence from the other server processes; retrying at the next sweep round');
+      this.dirty = true;
     });
   }
 
