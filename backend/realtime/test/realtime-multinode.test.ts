@@ -1,47 +1,16 @@
 // Two real server processes (npm start's entry point) on one PostgreSQL: a commit made through either reaches
 // subscribers on both, because each process reads the database's WAL (its own replication slot), not its own REST handler.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { SupabaseClient } from '@supabase/supabase-js';
 import pg from 'pg';
-import { createTestDatabase, freePort, supabaseClient, TEST_JWT_SECRET, type TestDatabase } from '@mobvibe/testkit';
+import { createTestDatabase, supabaseClient, TEST_JWT_SECRET, type TestDatabase } from '@mobvibe/testkit';
 import { projectKeys, userToken } from '@mobvibe/realtime-server';
+import { startNode, stopAll, stopNode as stop, type Node } from './processes.js';
 import { settled, sixEvents, sleep, subscribe, thinking, waitFor } from './realtime-helpers.js';
 
-const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
 const keys = projectKeys(TEST_JWT_SECRET);
-
-interface Node {
-  url: string;
-  child: ChildProcess;
-}
-
-async function startNode(databaseUrl: string): Promise<Node> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [main], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${out}`);
-    return out.includes('service_role key:');
-  }, 'the server to start', 60_000);
-  return { url: `http://127.0.0.1:${port}`, child };
-}
-
-async function stop(node: Node | undefined): Promise<void> {
-  if (!node || node.child.exitCode !== null) return;
-  const exited = new Promise((r) => node.child.once('exit', r));
-  node.child.kill('SIGTERM');
-  await exited;
-}
 
 let db: TestDatabase;
 let sql: pg.Pool;
@@ -72,7 +41,7 @@ after(async () => {
     c.realtime.disconnect();
   }
   await sql?.end();
-  await Promise.all([stop(a), stop(b)]);
+  await stopAll();
   await db?.drop();
 });
 

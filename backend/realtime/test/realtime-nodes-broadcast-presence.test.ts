@@ -4,52 +4,19 @@
 // only private channels); presence shows one state everywhere, also to a node started later, and a node killed
 // with -9 leaves the others' state within a sweep.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { RealtimeChannel, SupabaseClient } from '@supabase/supabase-js';
 import pg from 'pg';
-import { createTestDatabase, freePort, supabaseClient, TEST_JWT_SECRET, type TestDatabase } from '@mobvibe/testkit';
+import { createTestDatabase, supabaseClient, TEST_JWT_SECRET, type TestDatabase } from '@mobvibe/testkit';
 import { projectKeys, userToken } from '@mobvibe/realtime-server';
+import { startNode as startProcess, stopAll, stopNode as kill, type Node } from './processes.js';
 import { settled, sleep, subscribe, waitFor } from './realtime-helpers.js';
 
-const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
 const keys = projectKeys(TEST_JWT_SECRET);
 // Sweeps (and the feed's health rounds) every 300 ms, so a gone node's presence goes within about a second.
 const HEALTH_MS = 300;
-
-interface Node {
-  url: string;
-  child: ChildProcess;
-}
-
-const nodes: Node[] = [];
-async function startNode(databaseUrl: string): Promise<Node> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [main], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'warn', MOBVIBE_REALTIME_FEED_HEALTH_MS: String(HEALTH_MS) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const node = { url: `http://127.0.0.1:${port}`, child };
-  nodes.push(node);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${out}`);
-    return out.includes('service_role key:');
-  }, 'the server to start', 60_000);
-  return node;
-}
-
-async function kill(node: Node, signal: NodeJS.Signals): Promise<void> {
-  if (node.child.exitCode !== null || node.child.signalCode !== null) return;
-  const exited = new Promise((r) => node.child.once('exit', r));
-  node.child.kill(signal);
-  await exited;
-}
+const startNode = (databaseUrl: string) => startProcess(databaseUrl, { MOBVIBE_REALTIME_FEED_HEALTH_MS: String(HEALTH_MS) });
 
 let db: TestDatabase;
 let sql: pg.Pool;
@@ -79,7 +46,7 @@ after(async () => {
     c.realtime.disconnect();
   }
   await sql?.end();
-  await Promise.all(nodes.map((n) => kill(n, 'SIGTERM')));
+  await stopAll();
   await db?.drop();
 });
 
