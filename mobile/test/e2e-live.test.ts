@@ -216,7 +216,8 @@ describe('SessionScreen, live', () => {
         distance = await distanceFromBottom();
         if (distance < 50) return;
       }
-      assert.fail(`${what}: still ${distance}px from the bottom after 5 s`);
+      const button = await page.getByTestId('new-events').count();
+      assert.fail(`${what}: still ${distance}px from the bottom after 5 s (the "new events" button ${button ? 'shown' : 'not shown'})`);
     };
     await page.waitForFunction(() => document.querySelector('[data-testid="event-30"]') !== null);
     await atBottom('the history opens at its end');

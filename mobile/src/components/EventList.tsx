@@ -94,11 +94,14 @@ export function EventList({ events, loadOlder, emptyText }: EventListProps) {
       // of our own scroll-to-end that arrives after more content was already laid out below.
       if (distance <= BOTTOM_SLOP) atBottom.current = true;
       else if (movedUp) atBottom.current = false;
+      // Following, yet short of the end (a scroll-to-end made before the last cells were laid out, while the
+      // list rendered them in batches): go on to the end this scroll event measured.
+      else if (atBottom.current) scrollToBottom(false);
       if (atBottom.current) setUnseen(0);
       const scrollable = contentSize.height > layoutMeasurement.height + BOTTOM_SLOP;
       if (scrollable && contentOffset.y <= TOP_TRIGGER && older === 'idle') void fetchOlder();
     },
-    [fetchOlder, older],
+    [fetchOlder, older, scrollToBottom],
   );
 
   const onContentSizeChange = useCallback((_w: number, height: number) => {
