@@ -1,10 +1,13 @@
 // Real server processes (npm start's entry point, dist/main.js) on a given database, for the tests of several
 // nodes on one PostgreSQL. Every node started here is stopped by `stopAll` (SIGTERM), whatever the test did.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, TEST_JWT_SECRET } from '@mobvibe/testkit';
-import { waitFor } from './realtime-helpers.js';
+import type { SupabaseClient } from '@supabase/supabase-js';
+import { projectKeys, userToken } from '@mobvibe/realtime-server';
+import { freePort, supabaseClient, TEST_JWT_SECRET } from '@mobvibe/testkit';
+import { settled, waitFor } from './realtime-helpers.js';
 
 const main = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
 
@@ -44,3 +47,29 @@ export async function stopNode(node: Node | undefined, signal: NodeJS.Signals = 
 
 /** Stops every node started here that still runs. */
 export const stopAll = (): Promise<void> => Promise.all(started.map((n) => stopNode(n))).then(() => undefined);
+
+/** supabase-js clients of the nodes (a user's with the anon key, or service_role's), all closed by `closeAll`. */
+export class NodeClients {
+  private readonly keys = projectKeys(TEST_JWT_SECRET);
+  private readonly all: SupabaseClient[] = [];
+
+  /** A client of `userId` (a new user when not given), once its realtime socket has the user's token. */
+  user(node: Node, userId: string = randomUUID()): Promise<SupabaseClient> {
+    const c = supabaseClient(node.url, this.keys.anonKey, userToken(TEST_JWT_SECRET, userId));
+    this.all.push(c);
+    return settled(c);
+  }
+
+  service(node: Node): SupabaseClient {
+    const c = supabaseClient(node.url, this.keys.serviceRoleKey);
+    this.all.push(c);
+    return c;
+  }
+
+  async closeAll(): Promise<void> {
+    for (const c of this.all) {
+      await c.removeAllChannels().catch(() => undefined);
+      c.realtime.disconnect();
+    }
+  }
+}

@@ -5,30 +5,19 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { SupabaseClient } from '@supabase/supabase-js';
 import pg from 'pg';
-import { createTestDatabase, supabaseClient, TEST_JWT_SECRET, type TestDatabase } from '@mobvibe/testkit';
-import { projectKeys, userToken } from '@mobvibe/realtime-server';
-import { startNode, stopAll, stopNode as stop, type Node } from './processes.js';
-import { settled, sixEvents, sleep, subscribe, thinking, waitFor } from './realtime-helpers.js';
+import { createTestDatabase, type TestDatabase } from '@mobvibe/testkit';
+import { startNode, stopAll, stopNode as stop, NodeClients, type Node } from './processes.js';
+import { sixEvents, sleep, subscribe, thinking, waitFor } from './realtime-helpers.js';
 
-const keys = projectKeys(TEST_JWT_SECRET);
 
 let db: TestDatabase;
 let sql: pg.Pool;
 let a: Node;
 let b: Node;
-const clients: SupabaseClient[] = [];
+const clients = new NodeClients();
 const alice = randomUUID();
-
-const userOn = (node: Node) => {
-  const c = supabaseClient(node.url, keys.anonKey, userToken(TEST_JWT_SECRET, alice));
-  clients.push(c);
-  return settled(c);
-};
-const serviceOn = (node: Node) => {
-  const c = supabaseClient(node.url, keys.serviceRoleKey);
-  clients.push(c);
-  return c;
-};
+const userOn = (node: Node) => clients.user(node, alice);
+const serviceOn = (node: Node) => clients.service(node);
 
 before(async () => {
   db = await createTestDatabase();
@@ -36,10 +25,7 @@ before(async () => {
   sql = new pg.Pool({ connectionString: db.url, max: 2 });
 });
 after(async () => {
-  for (const c of clients) {
-    await c.removeAllChannels().catch(() => undefined);
-    c.realtime.disconnect();
-  }
+  await clients.closeAll();
   await sql?.end();
   await stopAll();
   await db?.drop();

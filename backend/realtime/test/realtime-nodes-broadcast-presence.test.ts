@@ -8,10 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { RealtimeChannel, SupabaseClient } from '@supabase/supabase-js';
 import pg from 'pg';
-import { createTestDatabase, supabaseClient, TEST_JWT_SECRET, type TestDatabase } from '@mobvibe/testkit';
-import { projectKeys, userToken } from '@mobvibe/realtime-server';
-import { startNode as startProcess, stopAll, stopNode as kill, type Node } from './processes.js';
-import { settled, sleep, subscribe, waitFor } from './realtime-helpers.js';
+import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from '@mobvibe/testkit';
+import { projectKeys } from '@mobvibe/realtime-server';
+import { startNode as startProcess, stopAll, stopNode as kill, NodeClients, type Node } from './processes.js';
+import { sleep, subscribe, waitFor } from './realtime-helpers.js';
 
 const keys = projectKeys(TEST_JWT_SECRET);
 // Sweeps (and the feed's health rounds) every 300 ms, so a gone node's presence goes within about a second.
@@ -22,18 +22,9 @@ let db: TestDatabase;
 let sql: pg.Pool;
 let a: Node;
 let b: Node;
-const clients: SupabaseClient[] = [];
-
-async function userOn(node: Node): Promise<SupabaseClient> {
-  const c = supabaseClient(node.url, keys.anonKey, userToken(TEST_JWT_SECRET, randomUUID()));
-  clients.push(c);
-  return settled(c);
-}
-function serviceOn(node: Node): SupabaseClient {
-  const c = supabaseClient(node.url, keys.serviceRoleKey);
-  clients.push(c);
-  return c;
-}
+const clients = new NodeClients();
+const userOn = (node: Node) => clients.user(node);
+const serviceOn = (node: Node) => clients.service(node);
 
 before(async () => {
   db = await createTestDatabase();
@@ -41,10 +32,7 @@ before(async () => {
   sql = new pg.Pool({ connectionString: db.url, max: 2 });
 });
 after(async () => {
-  for (const c of clients) {
-    await c.removeAllChannels().catch(() => undefined);
-    c.realtime.disconnect();
-  }
+  await clients.closeAll();
   await sql?.end();
   await stopAll();
   await db?.drop();
