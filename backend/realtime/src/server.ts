@@ -6,6 +6,7 @@ import { loadConfig, type ServerConfig } from './config.js';
 import type { Limits } from './limits.js';
 import { Database } from './db/database.js';
 import { EmbeddedPostgres } from './db/embedded.js';
+import { GroupCommit } from './db/groupCommit.js';
 import { migrate } from './db/migrate.js';
 import { InFlight, PoolShares } from './http/principal.js';
 import { WriteBudget } from './http/writeBudget.js';
@@ -78,7 +79,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const inFlight = new InFlight(config.limits.maxRequestsInFlightPerPrincipal);
     const restCtx = {
       db, tables, functions, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
-      inFlight, writes: new WriteBudget(config.limits.maxRowsWrittenPerSecond), shares: new PoolShares(config.limits.maxDbConnectionsPerPrincipal), logger,
+      inFlight, writes: new WriteBudget(config.limits.maxRowsWrittenPerSecond), shares: new PoolShares(config.limits.maxDbConnectionsPerPrincipal), groupCommit: new GroupCommit(db), logger,
     };
     const metrics = new Metrics();
     realtime = await startRealtime({

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AuthError, type JwtClaims } from '../auth/jwt.js';
 import { authApiError, claimsFromHeaders } from '../auth/request.js';
 import type { Database, StatementResult } from '../db/database.js';
+import type { GroupCommit } from '../db/groupCommit.js';
 import { toApiError } from '../db/pgErrors.js';
 import { ApiError, badRequest } from '../errors.js';
 import { readJsonBody } from '../http/body.js';
@@ -30,6 +31,8 @@ export interface RestContext {
   writes: WriteBudget;
   /** Database connections per principal (maxDbConnectionsPerPrincipal). */
   shares: PoolShares;
+  /** Concurrent inserts of one caller share a transaction. */
+  groupCommit: GroupCommit;
   logger: Logger;
 }
 
@@ -82,7 +85,7 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
     checkProfile(req);
     const query = parseQuery(url.searchParams);
     const prefer = parsePrefer(req.headers.prefer);
-    const outcome = await route(req, table, query, prefer, claims, ctx);
+    const outcome = await route(req, table, query, prefer, claims, principal, ctx);
     if (written !== undefined) written = outcome.rows;
     respond(req, res, outcome, query);
   } catch (err) {
@@ -175,7 +178,7 @@ function checkProfile(req: IncomingMessage): void {
   }
 }
 
-async function route(req: IncomingMessage, table: Table, q: RestQuery, prefer: Prefer, claims: JwtClaims, ctx: RestContext): Promise<Outcome> {
+async function route(req: IncomingMessage, table: Table, q: RestQuery, prefer: Prefer, claims: JwtClaims, principal: string | undefined, ctx: RestContext): Promise<Outcome> {
   switch (req.method) {
     case 'GET':
     case 'HEAD':
@@ -185,6 +188,8 @@ async function route(req: IncomingMessage, table: Table, q: RestQuery, prefer: P
       validateWrite(table.name, rows, 'insert');
       const columns = insertColumns(rows, q);
       const stmt = insertStatement(table, q, { rows, columns, resolution: prefer.resolution, missingDefault: prefer.missingDefault, wantRows: prefer.returnRepresentation }, boundsOf(ctx));
+      // Inserts of one caller that come together share a transaction (group commit); `.single()` runs alone.
+      if (!wantsObject(req)) return { ...outcome200(stmt, await ctx.groupCommit.run(principal, claims, stmt)), status: 201 };
       return { ...(await write(req, ctx.db, claims, stmt)), status: 201 };
     }
     case 'PATCH': {
@@ -276,7 +281,8 @@ function respond(req: IncomingMessage, res: ServerResponse, outcome: Outcome, q:
     headers['content-type'] = `${OBJECT_MEDIA}; charset=utf-8`;
   }
   if (req.method === 'HEAD') return sendText(res, outcome.status, undefined, headers);
-  if (body === undefined) return sendText(res, outcome.status === 201 ? 201 : 204, undefined, headers);
+  // An empty 201 says so (Content-Length: 0) rather than sending an empty chunked body; a 204 has no body at all.
+  if (body === undefined) return outcome.status === 201 ? sendText(res, 201, undefined, { ...headers, 'content-length': '0' }) : sendText(res, 204, undefined, headers);
   sendText(res, outcome.status, body, headers);
 }
 
