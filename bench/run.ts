@@ -3,6 +3,7 @@
 // and runs the scenarios for MobVibe Realtime and the Socket.IO peer. Prints a table, writes JSON.
 import { randomUUID } from 'node:crypto';
 import { execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,8 @@ import { createLogger, migrate, userToken } from '@mobvibe/realtime-server';
 import { FaultProxy } from '@mobvibe/testkit';
 import { pgCommitFloor } from './floors/pgFloor.js';
 import { wsFloor } from './floors/wsFloor.js';
-import { nextMessage, startWorker, treeUsage, usageOf } from './lib/procs.js';
+import { killWorkers, nextMessage, startWorker, treeUsage, usageOf } from './lib/procs.js';
+import { describeRestWriters, measureRestWriters } from './lib/restWriters.js';
 import { BENCH_JWT_SECRET, startBenchServer, type BenchServer } from './lib/server.js';
 import { nowMs, summarize, type Summary } from './lib/stats.js';
 import type { ScenarioResult, SystemName } from './lib/types.js';
@@ -54,6 +56,8 @@ interface Spec {
   idle?: boolean;
   /** A hostile client runs alongside (bench/workers/attacker.ts). */
   attack?: boolean;
+  /** The original plan's write path against the plain-insert floor (bench/lib/restWriters.ts); ours only. */
+  restWriters?: boolean;
 }
 
 const SPECS: Spec[] = [
@@ -66,6 +70,9 @@ const SPECS: Spec[] = [
   { id: 'f', description: 'terminal burst: 1 session emitting 2,000 small events/s', sessions: 1, perSession: 1, ratePerSession: 2000, durationMs: sec(20, 5), subscriberProcs: 1, emitterProcs: 1, groupCommitMs: 2 },
   // Right after (b), so the two compare in the same hour of the machine: (b)'s load plus an attacker.
   { id: 'g', description: '(b) while an attacker floods broadcast, presence, joins and oversized rows', sessions: 1000, perSession: 1, ratePerSession: 10, durationMs: sec(30, 8), subscriberProcs: 2, emitterProcs: 2, groupCommitMs: 2, attack: true },
+  // The original plan's path: single-event REST inserts, as fast as 20 writers go, as a ratio to PostgreSQL's
+  // plain-insert floor measured alternately in the same run; then live at half that rate.
+  { id: 'h', description: '20 writers, one event per REST insert (no group commit in the writers), live at half their rate', sessions: 20, perSession: 1, ratePerSession: 0, durationMs: sec(10, 5), subscriberProcs: 0, emitterProcs: 0, groupCommitMs: 0, restWriters: true },
 ];
 
 /** A running Socket.IO peer server (bench/peers/socketio). */
@@ -197,7 +204,7 @@ async function runScenario(spec: Spec, server: BenchServer, target: Target): Pro
     const back = summarize(results.flatMap((w) => w.liveAgainAt ?? []).map((t) => t - stormEpoch));
     if (back.count) extra.secondsToLiveAgain = `p50 ${(back.p50 / 1000).toFixed(2)}, p99 ${(back.p99 / 1000).toFixed(2)}, max ${(back.max / 1000).toFixed(2)} (${back.count} clients)`;
   }
-  return result(spec, target, { emitted, elapsed, cpu: (cpu / wall) * 100, rssMax, results, expected, extra });
+  return result(spec, target, { emitted, elapsed, cpu: (cpu / wall) * 100, cpuSeconds: cpu, rssMax, results, expected, extra });
 }
 
 /**
@@ -263,7 +270,7 @@ async function waitCaughtUp(subs: ChildProcess[], expected: Map<string, number>,
 
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 
-function result(spec: Spec, target: Target, r: { emitted: number; elapsed: number; cpu: number; rssMax: number; results: WorkerResult[]; expected: Map<string, number>; extra: Record<string, number | string> }): ScenarioResult {
+function result(spec: Spec, target: Target, r: { emitted: number; elapsed: number; cpu: number; cpuSeconds?: number; rssMax: number; results: WorkerResult[]; expected: Map<string, number>; extra: Record<string, number | string> }): ScenarioResult {
   let lost = 0;
   let expectedDeliveries = 0;
   // lastSeqs holds, per connection, how many distinct seqs it received (all events of a scenario are new).
@@ -292,7 +299,44 @@ function result(spec: Spec, target: Target, r: { emitted: number; elapsed: numbe
     emitToReceipt: summarize(emit),
     serverRssMb: mb(r.rssMax),
     serverCpuPercent: Math.round(r.cpu),
+    cpuUsPerDelivery: r.cpuSeconds !== undefined && received - duplicated > 0 ? Math.round((r.cpuSeconds / (received - duplicated)) * 1e6) : undefined,
     extra: r.extra,
+  };
+}
+
+/**
+ * Scenario (h): bench/lib/restWriters.ts on our server (the peer has no REST API). Its row: the writers' rate, the
+ * live round's latency and losses; the ratio to the floor and the CPU figures as notes.
+ */
+async function runRestWriters(spec: Spec, server: BenchServer): Promise<ScenarioResult> {
+  const report = await measureRestWriters(server, { seconds: spec.durationMs / 1000, writers: spec.sessions, rounds: quick ? 1 : 2 }, (line) => process.stderr.write(`  ${line}\n`));
+  process.stderr.write(`${describeRestWriters(report).replace(/^/gm, '  ')}\n`);
+  const rate = Math.round(report.restEventsPerSecond.reduce((a, b) => a + b, 0) / report.restEventsPerSecond.length);
+  return {
+    system: 'mobvibe',
+    scenario: spec.id,
+    description: spec.description,
+    eventsPerSecond: rate,
+    emitted: report.live.stored,
+    delivered: report.live.received,
+    expectedDeliveries: report.live.stored,
+    lost: report.live.lost,
+    duplicated: report.live.duplicates,
+    outOfOrder: report.live.outOfOrder,
+    commitToReceipt: report.live.commitToReceiptMs,
+    emitToReceipt: summarize([]),
+    serverRssMb: mb(usageOf(server.pid).rssBytes),
+    serverCpuPercent: report.live.cpuPercent,
+    cpuUsPerDelivery: report.live.serverAndPostgresCpuUsPerEvent,
+    extra: {
+      ratioToFloor: report.ratioToFloor,
+      floorCommitsPerSecond: report.floorCommitsPerSecond.join(' / '),
+      restEventsPerSecond: report.restEventsPerSecond.join(' / '),
+      cpuUsPerRestWrite: `${report.serverAndPostgresCpuUsPerEvent} (server ${report.serverCpuUsPerEvent})`,
+      cpuUsPerFloorCommit: report.floorServerAndPostgresCpuUsPerCommit,
+      generatorCpuUsPerWrite: report.generatorCpuUsPerEvent,
+      liveOfferedPerSecond: report.live.offeredPerSecond,
+    },
   };
 }
 
@@ -311,20 +355,47 @@ function table(floors: Record<string, Summary>, rows: ScenarioResult[]): string 
   const lines = [
     `Floors (ms, p50 / p95 / p99 / max): ws one-way ${f(floors.ws!)}; PostgreSQL insert+commit ${f(floors.pg!)}`,
     '',
-    '| system | scenario | events/s | commit→receipt ms p50/p95/p99/max | emit→receipt ms p50/p95/p99/max | ×floor (p50) | lost | dup | out of order | server CPU % | server RSS MB | notes |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| system | scenario | events/s | commit→receipt ms p50/p95/p99/max | emit→receipt ms p50/p95/p99/max | ×floor (p50) | lost | dup | out of order | server CPU % | CPU µs per delivery | server RSS MB | notes |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const ratio = r.commitToReceipt.count ? (r.commitToReceipt.p50 / floors.ws!.p50).toFixed(1) : '-';
     const notes = Object.entries(r.extra ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
-    lines.push(`| ${r.system} | ${r.scenario}: ${r.description} | ${r.eventsPerSecond} | ${f(r.commitToReceipt)} | ${f(r.emitToReceipt)} | ${ratio} | ${r.lost} | ${r.duplicated} | ${r.outOfOrder} | ${r.serverCpuPercent} | ${r.serverRssMb} | ${notes} |`);
+    lines.push(`| ${r.system} | ${r.scenario}: ${r.description} | ${r.eventsPerSecond} | ${f(r.commitToReceipt)} | ${f(r.emitToReceipt)} | ${ratio} | ${r.lost} | ${r.duplicated} | ${r.outOfOrder} | ${r.serverCpuPercent} | ${r.cpuUsPerDelivery ?? '-'} | ${r.serverRssMb} | ${notes} |`);
   }
   return lines.join('\n');
 }
 
+/** This process's soft and hard limits of open files (/proc/self/limits; what `ulimit -n` sets). */
+function openFilesLimits(): { soft: number; hard: number } {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  const [soft, hard] = (line?.match(/(\d+|unlimited)\s+(\d+|unlimited)/)?.slice(1) ?? []).map((v) => (v === 'unlimited' ? Infinity : Number(v)));
+  return { soft: soft ?? Infinity, hard: hard ?? Infinity };
+}
+
+/**
+ * Stops before anything starts when a scenario would run out of file descriptors (EMFILE midway): the server
+ * holds one per subscriber, the storm's proxy (in this process) two, plus PostgreSQL's and the workers' pipes.
+ * Node raises its soft limit to the hard one as it starts, so the hard limit is what counts.
+ */
+function checkOpenFiles(specs: Spec[]): void {
+  const { soft, hard } = openFilesLimits();
+  for (const spec of specs) {
+    const need = spec.sessions * spec.perSession * (spec.storm ? 2 : 1) + 2000;
+    if (need > soft) {
+      throw new Error(
+        `scenario ${spec.id} needs about ${need} open files in one process, and this process may open ${soft} (ulimit -n; hard limit ${hard}): ` +
+          `raise the hard limit (ulimit -Hn ${need}, as root) or leave the scenario out (--only)`,
+      );
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
+  checkOpenFiles(SPECS.filter((s) => !only || only.includes(s.id)));
   const server = await startBenchServer();
+  stopping = [() => server.stop()];
   let peer: Peer | undefined;
   let peerDb: { url: string; sql: pg.Pool } | undefined;
   const rows: ScenarioResult[] = [];
@@ -334,8 +405,14 @@ async function main(): Promise<void> {
     if (systems.includes('socketio')) {
       peerDb = await peerDatabase(server);
       peer = await (await import('./peers/socketio/harness.js')).startPeer(peerDb.url);
+      stopping.unshift(() => peer!.stop());
     }
     for (const spec of SPECS.filter((s) => !only || only.includes(s.id))) {
+      if (spec.restWriters) {
+        process.stderr.write(`running mobvibe ${spec.id}: ${spec.description}\n`);
+        rows.push(await runRestWriters(spec, server));
+        continue;
+      }
       for (const system of systems) {
         const target: Target =
           system === 'mobvibe' ? { system, url: server.url, pid: server.pid, sql: server.sql } : { system, url: peer!.url, pid: peer!.pid, sql: peerDb!.sql };
@@ -351,10 +428,20 @@ async function main(): Promise<void> {
     await fs.writeFile(out, JSON.stringify(report, null, 2));
     process.stdout.write(`${table(floors, rows)}\n${attackComparison(rows)}\nJSON: ${out} (${report.seconds} s)\n`);
   } finally {
+    killWorkers();
     await peer?.stop();
     await peerDb?.sql.end();
     await server.stop();
   }
+}
+
+// Interrupted: every worker, the peer and the server (with its PostgreSQL) stop too, then the bench exits.
+let stopping: Array<() => Promise<void>> = [];
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    killWorkers();
+    void Promise.allSettled(stopping.map((stop) => stop())).finally(() => process.exit(130));
+  });
 }
 
 main().then(

@@ -8,13 +8,25 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** `BENCH_WORKER_PROFILE=<dir>`: every worker writes a V8 CPU profile there when it exits. */
 const profile = process.env.BENCH_WORKER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROFILE}`] : [];
 
+/** Every worker started and not yet exited: killed when the bench process exits, however it exits. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => killWorkers());
+
 /** Starts a bench worker (bench/workers/<name>.ts) as its own process with an IPC channel. */
 export function startWorker(name: string, env: Record<string, string> = {}): ChildProcess {
-  return fork(path.join(here, '..', 'workers', `${name}.ts`), [], {
+  const child = fork(path.join(here, '..', 'workers', `${name}.ts`), [], {
     execArgv: ['--import', 'tsx', ...profile],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+/** Kills every running worker (SIGKILL: workers hold nothing that needs a clean stop). */
+export function killWorkers(): void {
+  for (const child of running) child.kill('SIGKILL');
 }
 
 /** Resolves with the first IPC message of `type` from `child` (rejects if it exits first or after `timeoutMs`). */

@@ -46,5 +46,7 @@ export interface ScenarioResult {
   emitToReceipt: Summary;
   serverRssMb: number;
   serverCpuPercent: number;
+  /** Server and PostgreSQL CPU per delivered event (µs): the scenario's CPU-seconds over the events subscribers got. */
+  cpuUsPerDelivery: number | undefined;
   extra?: Record<string, number | string>;
 }

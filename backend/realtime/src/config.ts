@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 import { limitsFromEnv, type Limits } from './limits.js';
+import { GROUP_COMMIT_MAX_STATEMENTS } from './db/groupCommit.js';
 
 export { DEFAULT_LIMITS } from './limits.js';
 export type { Limits, RealtimeLimits } from './limits.js';
@@ -42,6 +43,11 @@ export interface ServerConfig {
    * the same three rounds, and its temporary slot goes with it.
    */
   feedHealthCheckMs: number;
+  /**
+   * At most this many of one caller's concurrent REST inserts share a transaction (MOBVIBE_REST_GROUP_COMMIT;
+   * db/groupCommit.ts). 1: every insert in a transaction of its own.
+   */
+  restGroupCommit: number;
 }
 
 /**
@@ -91,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     metrics: metricsFrom(env),
     shutdownGraceMs: intFrom(env, 'MOBVIBE_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     feedHealthCheckMs: intFrom(env, 'MOBVIBE_REALTIME_FEED_HEALTH_MS', 10_000, 100, 600_000),
+    restGroupCommit: intFrom(env, 'MOBVIBE_REST_GROUP_COMMIT', GROUP_COMMIT_MAX_STATEMENTS, 1, 1000),
   };
 }
 

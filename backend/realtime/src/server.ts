@@ -79,7 +79,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const inFlight = new InFlight(config.limits.maxRequestsInFlightPerPrincipal);
     const restCtx = {
       db, tables, functions, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
-      inFlight, writes: new WriteBudget(config.limits.maxRowsWrittenPerSecond), shares: new PoolShares(config.limits.maxDbConnectionsPerPrincipal), groupCommit: new GroupCommit(db), logger,
+      inFlight, writes: new WriteBudget(config.limits.maxRowsWrittenPerSecond), shares: new PoolShares(config.limits.maxDbConnectionsPerPrincipal), groupCommit: new GroupCommit(db, config.restGroupCommit), logger,
     };
     const metrics = new Metrics();
     realtime = await startRealtime({
