@@ -13,11 +13,13 @@
  */
 import { isUuid } from '@mobvibe/events';
 import type { JwtClaims } from '../auth/jwt.js';
+import pg from 'pg';
 import type { Database } from '../db/database.js';
 import type { Change } from './changes.js';
 import { ChangeType } from './constants.js';
 import { RealtimeError, RealtimeErrorCode } from './errors.js';
 import { FilterOp, type Condition } from './filters.js';
+import { allPolicies, readPolicies, receivedExtensions, type ChannelPolicies } from './policies.js';
 import type { PostgresBinding } from './postgresChanges.js';
 
 interface TableRule {
@@ -33,7 +35,6 @@ export const TABLE_RULES: Readonly<Record<string, TableRule>> = {
   sessions: { sessionColumn: 'id', ownerColumn: 'user_id' },
 };
 
-const unauthorized = (message: string) => new RealtimeError(RealtimeErrorCode.Unauthorized, message, { status: 403 });
 const pins = (c: Condition, column: string) => !c.negate && c.column === column && (c.op === FilterOp.Eq || c.op === FilterOp.In);
 
 function allowedFilters(table: string): string {
@@ -57,31 +58,83 @@ function pinnedSessions(b: PostgresBinding, claims: JwtClaims): string[] | 'own'
   throw refuse();
 }
 
-/**
- * Resolves when `claims` may hold every binding; otherwise throws Unauthorized with a reason the client shows.
- *
- * @example
- * await authorizeBindings(db, claims, bindings); // refused: "Unauthorized: you cannot read session 6f1c…"
- */
-export async function authorizeBindings(db: Database, claims: JwtClaims, bindings: readonly PostgresBinding[]): Promise<void> {
-  if (claims.role === 'service_role' || bindings.length === 0) return;
+/** A refusal of the channel's postgres_changes bindings (not of the channel itself). */
+export class BindingsRefused extends RealtimeError {}
+
+const unauthorized = (message: string) => new BindingsRefused(RealtimeErrorCode.Unauthorized, message, { status: 403 });
+
+/** Session ids the bindings are pinned to, to be checked readable; throws BindingsRefused when one is broader. */
+function sessionIdsToCheck(claims: JwtClaims, bindings: readonly PostgresBinding[]): string[] {
   const ids = new Set<string>();
   for (const b of bindings) {
     const pinned = pinnedSessions(b, claims);
     if (pinned !== 'own') pinned.forEach((id) => ids.add(id));
   }
-  if (ids.size > 0) await checkReadable(db, claims, [...ids]);
+  return [...ids];
 }
 
-async function checkReadable(db: Database, claims: JwtClaims, ids: string[]): Promise<void> {
-  let readable: Set<string>;
+const sessionsReadable = (ids: string) => `select id from public.sessions where id = any(${ids})`;
+const lit = pg.escapeLiteral;
+/** `ids` as an escaped `uuid[]` literal (each element quoted, as PostgreSQL's array input reads it). */
+const uuidArrayLiteral = (ids: readonly string[]) => `${lit(`{${ids.map((id) => `"${id.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`)}::uuid[]`;
+
+/**
+ * Whether `claims` may hold the channel: every binding (see the module comment) and, for a private channel, the
+ * receive policies of `privateTopic` (policies.ts). Both are checked in ONE transaction and round trip, by
+ * `mobvibe.realtime_join_check` (20261204100001_realtime_join_check.sql), whose statements keep their plans per
+ * connection: a reconnect storm is thousands of these at once. Returns the private channel's policies; throws
+ * Unauthorized with a reason the client shows, the channel's own refusal first, then BindingsRefused.
+ *
+ * @example
+ * await authorizeChannel(db, claims, bindings); // refused: "Unauthorized: you cannot read session 6f1c…"
+ */
+export async function authorizeChannel(db: Database, claims: JwtClaims, bindings: readonly PostgresBinding[], privateTopic?: string): Promise<ChannelPolicies | undefined> {
+  if (claims.role === 'service_role') return privateTopic === undefined ? undefined : allPolicies();
+  let refused: unknown;
+  let ids: string[] = [];
   try {
-    const [result] = await db.asCallerBatch(claims, [{ text: 'select id from public.sessions where id = any($1::uuid[])', values: [ids] }]);
-    readable = new Set(result!.rows.map((r) => r.id as string));
+    ids = sessionIdsToCheck(claims, bindings);
   } catch (err) {
-    if ((err as { code?: string }).code === '42501') readable = new Set(); // the role may not read sessions at all
-    else throw new RealtimeError(RealtimeErrorCode.Internal, 'could not check access to the sessions; retry', { status: 503, cause: err });
+    refused = err;
   }
+  if (privateTopic === undefined && (refused || ids.length === 0)) {
+    if (refused) throw refused;
+    return undefined;
+  }
+  const checked = refused ? [] : ids;
+  const sub = typeof claims.sub === 'string' ? claims.sub : '';
+  const call = `select receivable, readable from mobvibe.realtime_join_check(${lit(claims.role)}, ${lit(JSON.stringify(claims))}, ${lit(sub)}, ${
+    privateTopic === undefined ? 'null' : lit(privateTopic)}, ${uuidArrayLiteral(checked)})`;
+  let row: { receivable: string[] | null; readable: string[] | null };
+  try {
+    const results = (await db.simpleQuery(`begin; ${call}; rollback`)) as pg.QueryResult[];
+    row = results[1]!.rows[0] as typeof row;
+  } catch (err) {
+    // The caller's role may not read realtime.messages or sessions at all: each check alone says which.
+    if ((err as { code?: string }).code !== '42501') throw new RealtimeError(RealtimeErrorCode.Internal, 'could not check access to the channel; retry', { status: 503, cause: err });
+    const policies = privateTopic === undefined ? undefined : await readPolicies(db, claims, privateTopic);
+    if (refused) throw refused;
+    if (checked.length > 0) denyUnreadable(checked, await readableSessions(db, claims, checked));
+    return policies;
+  }
+  const policies = privateTopic === undefined ? undefined : receivedExtensions(privateTopic, row.receivable ?? []);
+  if (refused) throw refused;
+  if (checked.length > 0) denyUnreadable(checked, new Set(row.readable ?? []));
+  return policies;
+}
+
+/** The sessions of `ids` the caller can read (none when its role may not read sessions at all). */
+async function readableSessions(db: Database, claims: JwtClaims, ids: string[]): Promise<Set<string>> {
+  try {
+    const [result] = await db.asCallerBatch(claims, [{ text: sessionsReadable('$1::uuid[]'), values: [ids] }]);
+    return new Set(result!.rows.map((r) => r.id as string));
+  } catch (err) {
+    if ((err as { code?: string }).code === '42501') return new Set();
+    throw new RealtimeError(RealtimeErrorCode.Internal, 'could not check access to the sessions; retry', { status: 503, cause: err });
+  }
+}
+
+function denyUnreadable(ids: readonly string[], readable: ReadonlySet<string>): void {
   const denied = ids.filter((id) => !readable.has(id));
   if (denied.length > 0) {
     throw unauthorized(`you cannot read session ${denied.join(', ')} (no such session, or not yours); subscribe only to sessions your token can read`);

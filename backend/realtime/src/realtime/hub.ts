@@ -15,7 +15,7 @@ import type { BodyLimits } from '../http/body.js';
 import { principalKey, type InFlight } from '../http/principal.js';
 import type { RealtimeLimits } from '../limits.js';
 import type { Logger } from '../logger.js';
-import { authorizeBindings, pinnedIds } from './authorize.js';
+import { authorizeChannel, BindingsRefused, pinnedIds } from './authorize.js';
 import { Broadcaster, fanOutBroadcast } from './broadcast.js';
 import type { Cluster } from './cluster.js';
 import { overBudget, Principals, socketLimitOf } from './budgets.js';
@@ -29,7 +29,6 @@ import { ChannelEvent, PayloadEncoding, TOPIC_PREFIX } from './constants.js';
 import { Expiries } from './expiries.js';
 import { RealtimeError, RealtimeErrorCode, toRealtimeError } from './errors.js';
 import type { BroadcastContent, ClientMessage } from './messages.js';
-import { readPolicies } from './policies.js';
 import { parseBindings } from './postgresChanges.js';
 import { Presence } from './presence.js';
 import { roomKey, Rooms } from './rooms.js';
@@ -58,8 +57,7 @@ export interface HubOptions {
 }
 
 /** realtime-js can send its first join before it has the user's token; say so, it retries with the token. */
-function withNoTokenHint(err: unknown): unknown {
-  if (!(err instanceof RealtimeError) || err.code !== RealtimeErrorCode.Unauthorized) return err;
+function withNoTokenHint(err: RealtimeError): RealtimeError {
   const hint = ' (this join carried no access_token, so it ran under the apikey; the client retries with the user token once it has one)';
   return new RealtimeError(err.code, err.message + hint, { status: err.status });
 }
@@ -116,14 +114,11 @@ export class Hub implements ConnectionHandlers {
       if (!channel.isServiceRole) channel.pins = pinnedIds(channel.bindings, channel.isPrivate ? channel.subTopic : undefined);
       this.charge(conn, channel, join.postgresChanges);
       const revocationMark = this.changes.revocations.mark;
-      // Both checks run at once; a refusal of the channel itself is the answer whichever finished first.
-      const [bindingsChecked, policiesRead] = await Promise.allSettled([
-        authorizeBindings(this.opts.db, channel.claims, channel.bindings),
-        channel.isPrivate ? readPolicies(this.opts.db, channel.claims, channel.subTopic) : undefined,
-      ]);
-      if (policiesRead.status === 'rejected') throw policiesRead.reason;
-      if (bindingsChecked.status === 'rejected') throw join.accessToken === undefined ? withNoTokenHint(bindingsChecked.reason) : bindingsChecked.reason;
-      channel.policies = policiesRead.value;
+      try {
+        channel.policies = await authorizeChannel(this.opts.db, channel.claims, channel.bindings, channel.isPrivate ? channel.subTopic : undefined);
+      } catch (err) {
+        throw err instanceof BindingsRefused && join.accessToken === undefined ? withNoTokenHint(err) : err;
+      }
       // A leave, a newer join of the topic, or the socket closing while we checked: that answer is moot.
       if (channel.state !== ChannelState.Joining || !conn.isOpen) return;
       this.checkNotRevoked(channel, revocationMark);
@@ -298,10 +293,7 @@ export class Hub implements ConnectionHandlers {
     try {
       if (verified instanceof Error) throw verified;
       const claims = verified as JwtClaims;
-      const [, policies] = await Promise.all([
-        authorizeBindings(this.opts.db, claims, channel.bindings),
-        channel.isPrivate ? readPolicies(this.opts.db, claims, channel.subTopic) : undefined,
-      ]);
+      const policies = await authorizeChannel(this.opts.db, claims, channel.bindings, channel.isPrivate ? channel.subTopic : undefined);
       if (seq !== channel.authSeq || channel.state !== ChannelState.Joined) return;
       this.expiries.delete(channel, channel.claims.exp);
       channel.claims = claims;

@@ -32,7 +32,7 @@ const settingsSql = (claims: JwtClaims, topic: string) => `select ${claimsSettin
 /** Everything may be done by service_role. */
 const ALL: ChannelPolicies = Object.freeze({ read: { broadcast: true, presence: true }, write: { broadcast: true, presence: true } }) as ChannelPolicies;
 
-const unavailable = (err: unknown) =>
+const policiesUnavailable = (err: unknown) =>
   new RealtimeError(RealtimeErrorCode.Internal, 'could not check the realtime.messages policies; retry', { status: 503, cause: err });
 
 /**
@@ -43,24 +43,39 @@ const unavailable = (err: unknown) =>
  * const policies = await readPolicies(db, claims, 'session:6f1c…');
  */
 export async function readPolicies(db: Database, claims: JwtClaims, topic: string): Promise<ChannelPolicies> {
-  if (claims.role === 'service_role') return { read: { ...ALL.read }, write: { ...ALL.write } };
-  const ids = { broadcast: randomUUID(), presence: randomUUID() };
-  const sql = [
-    'begin',
-    `insert into realtime.messages (id, topic, extension) values (${lit(ids.broadcast)}, ${lit(topic)}, 'broadcast'), (${lit(ids.presence)}, ${lit(topic)}, 'presence')`,
-    settingsSql(claims, topic),
-    `select extension from realtime.messages where id in (${lit(ids.broadcast)}, ${lit(ids.presence)})`,
-    'rollback',
-  ].join(';\n');
-  let visible: Set<string>;
+  if (claims.role === 'service_role') return allPolicies();
+  const probe = receiveProbe(topic);
+  const sql = ['begin', probe.insert, settingsSql(claims, topic), probe.select, 'rollback'].join(';\n');
+  let extensions: string[];
   try {
     const results = (await db.simpleQuery(sql)) as pg.QueryResult[];
-    visible = new Set(results[3]!.rows.map((r: { extension: string }) => r.extension));
+    extensions = results[3]!.rows.map((r: { extension: string }) => r.extension);
   } catch (err) {
-    if ((err as { code?: string }).code !== '42501') throw unavailable(err);
-    visible = new Set(); // the role may not read realtime.messages at all
+    if ((err as { code?: string }).code !== '42501') throw policiesUnavailable(err);
+    extensions = []; // the role may not read realtime.messages at all
   }
-  const policies: ChannelPolicies = { read: { broadcast: visible.has('broadcast'), presence: visible.has('presence') }, write: {} };
+  return receivedExtensions(topic, extensions);
+}
+
+/** Everything, for service_role (a fresh copy: a channel's write answers are its own). */
+export const allPolicies = (): ChannelPolicies => ({ read: { ...ALL.read }, write: { ...ALL.write } });
+
+/**
+ * The receive check of private topic `topic` as statements for a transaction that is rolled back: `insert` (run as
+ * the server, before the switch to the caller) and `select` (run as the caller, with `realtime.topic` set).
+ * (mobvibe.realtime_join_check runs the same check in one call; this is its fallback, see authorize.ts.)
+ */
+function receiveProbe(topic: string): { insert: string; select: string } {
+  const ids = { broadcast: randomUUID(), presence: randomUUID() };
+  return {
+    insert: `insert into realtime.messages (id, topic, extension) values (${lit(ids.broadcast)}, ${lit(topic)}, 'broadcast'), (${lit(ids.presence)}, ${lit(topic)}, 'presence')`,
+    select: `select extension from realtime.messages where id in (${lit(ids.broadcast)}, ${lit(ids.presence)})`,
+  };
+}
+
+/** What a caller may do on `topic`, given the extensions of the probe rows it could read; Unauthorized when none. */
+export function receivedExtensions(topic: string, extensions: readonly string[]): ChannelPolicies {
+  const policies: ChannelPolicies = { read: { broadcast: extensions.includes('broadcast'), presence: extensions.includes('presence') }, write: {} };
   if (!policies.read.broadcast && !policies.read.presence) throw cannot('read from', topic);
   return policies;
 }
@@ -74,7 +89,7 @@ export async function mayWrite(db: Database, claims: JwtClaims, topic: string, e
     return true;
   } catch (err) {
     if ((err as { code?: string }).code === '42501') return false;
-    throw unavailable(err);
+    throw policiesUnavailable(err);
   }
 }
 
