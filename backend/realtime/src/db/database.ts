@@ -75,16 +75,20 @@ export class Database {
    * connection; if it fails midway the transaction it opened is rolled back. Returns pg's result (an array for
    * several statements). For the server's own checks, whose values are escaped literals.
    */
-  async simpleQuery(sql: string): Promise<pg.QueryResult | pg.QueryResult[]> {
-    return this.inTransaction(async (client) => (await client.query(sql)) as unknown as pg.QueryResult | pg.QueryResult[]);
+  async simpleQuery(sql: string, opts: QueryOptions = {}): Promise<pg.QueryResult | pg.QueryResult[]> {
+    return this.inTransaction(async (client) => (await client.query(sql)) as unknown as pg.QueryResult | pg.QueryResult[], opts);
   }
 
   /**
    * Runs `work` on a pooled connection that it leaves with a `begin`; if `work` throws, the transaction is rolled
    * back (a failed statement of a batch leaves it aborted), and a connection that cannot even roll back is discarded.
    */
-  private async inTransaction<T>(work: (client: Queryable) => Promise<T>): Promise<T> {
+  private async inTransaction<T>(work: (client: Queryable) => Promise<T>, opts: QueryOptions = {}): Promise<T> {
     const client = await this.pool.connect();
+    if (opts.stillWanted?.() === false) {
+      client.release();
+      throw new QueryAbandoned();
+    }
     let broken = false;
     try {
       return await work(client);
@@ -99,6 +103,23 @@ export class Database {
   async close(): Promise<void> {
     this.closing = true;
     await this.pool.end();
+  }
+}
+
+export interface QueryOptions {
+  /**
+   * Asked once a pooled connection is free: false means the caller no longer needs the answer (a join its client
+   * gave up on and left while the pool was busy), so nothing runs and the call throws {@link QueryAbandoned}. Under
+   * a reconnect storm this keeps a client's retries from queueing the work of its abandoned attempts.
+   */
+  stillWanted?: () => boolean;
+}
+
+/** The caller stopped wanting a query before a connection was free for it; nothing ran. */
+export class QueryAbandoned extends Error {
+  override readonly name = 'QueryAbandoned';
+  constructor() {
+    super('the query was no longer wanted when a database connection was free; nothing ran');
   }
 }
 

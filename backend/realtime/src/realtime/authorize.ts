@@ -14,7 +14,7 @@
 import { isUuid } from '@mobvibe/events';
 import type { JwtClaims } from '../auth/jwt.js';
 import pg from 'pg';
-import type { Database } from '../db/database.js';
+import { QueryAbandoned, type Database, type QueryOptions } from '../db/database.js';
 import type { Change } from './changes.js';
 import { ChangeType } from './constants.js';
 import { RealtimeError, RealtimeErrorCode } from './errors.js';
@@ -83,12 +83,15 @@ const uuidArrayLiteral = (ids: readonly string[]) => `${lit(`{${ids.map((id) => 
  * receive policies of `privateTopic` (policies.ts). Both are checked in ONE transaction and round trip, by
  * `mobvibe.realtime_join_check` (20261204100001_realtime_join_check.sql), whose statements keep their plans per
  * connection: a reconnect storm is thousands of these at once. Returns the private channel's policies; throws
- * Unauthorized with a reason the client shows, the channel's own refusal first, then BindingsRefused.
+ * Unauthorized with a reason the client shows, the channel's own refusal first, then BindingsRefused (or
+ * QueryAbandoned when `opts.stillWanted` says the answer is no longer needed).
  *
  * @example
  * await authorizeChannel(db, claims, bindings); // refused: "Unauthorized: you cannot read session 6f1c…"
  */
-export async function authorizeChannel(db: Database, claims: JwtClaims, bindings: readonly PostgresBinding[], privateTopic?: string): Promise<ChannelPolicies | undefined> {
+export async function authorizeChannel(
+  db: Database, claims: JwtClaims, bindings: readonly PostgresBinding[], privateTopic?: string, opts: QueryOptions = {},
+): Promise<ChannelPolicies | undefined> {
   if (claims.role === 'service_role') return privateTopic === undefined ? undefined : allPolicies();
   let refused: unknown;
   let ids: string[] = [];
@@ -107,10 +110,11 @@ export async function authorizeChannel(db: Database, claims: JwtClaims, bindings
     privateTopic === undefined ? 'null' : lit(privateTopic)}, ${uuidArrayLiteral(checked)})`;
   let row: { receivable: string[] | null; readable: string[] | null };
   try {
-    const results = (await db.simpleQuery(`begin; ${call}; rollback`)) as pg.QueryResult[];
+    const results = (await db.simpleQuery(`begin; ${call}; rollback`, opts)) as pg.QueryResult[];
     row = results[1]!.rows[0] as typeof row;
   } catch (err) {
     // The caller's role may not read realtime.messages or sessions at all: each check alone says which.
+    if (err instanceof QueryAbandoned) throw err;
     if ((err as { code?: string }).code !== '42501') throw new RealtimeError(RealtimeErrorCode.Internal, 'could not check access to the channel; retry', { status: 503, cause: err });
     const policies = privateTopic === undefined ? undefined : await readPolicies(db, claims, privateTopic);
     if (refused) throw refused;

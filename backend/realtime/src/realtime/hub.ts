@@ -10,7 +10,7 @@
  */
 import type { Metrics } from '../metrics.js';
 import { AuthError, verifyJwt, type JwtClaims } from '../auth/jwt.js';
-import type { Database } from '../db/database.js';
+import { QueryAbandoned, type Database } from '../db/database.js';
 import type { BodyLimits } from '../http/body.js';
 import { principalKey, type InFlight } from '../http/principal.js';
 import type { RealtimeLimits } from '../limits.js';
@@ -115,7 +115,10 @@ export class Hub implements ConnectionHandlers {
       this.charge(conn, channel, join.postgresChanges);
       const revocationMark = this.changes.revocations.mark;
       try {
-        channel.policies = await authorizeChannel(this.opts.db, channel.claims, channel.bindings, channel.isPrivate ? channel.subTopic : undefined);
+        // A join its client gave up on (timed out and left) or whose socket closed is not checked at all.
+        const joining = channel;
+        const stillWanted = () => joining.state === ChannelState.Joining && conn.isOpen;
+        channel.policies = await authorizeChannel(this.opts.db, channel.claims, channel.bindings, channel.isPrivate ? channel.subTopic : undefined, { stillWanted });
       } catch (err) {
         throw err instanceof BindingsRefused && join.accessToken === undefined ? withNoTokenHint(err) : err;
       }
@@ -127,6 +130,7 @@ export class Hub implements ConnectionHandlers {
     } catch (err) {
       if (channel && channel.state !== ChannelState.Joining) return;
       if (channel) this.end(channel, { kind: 'silent' });
+      if (err instanceof QueryAbandoned) return; // the socket closed while the check waited: nobody to answer
       const e = toRealtimeError(err);
       this.opts.metrics.joinRefused(e.code);
       if (e.code === RealtimeErrorCode.Internal) this.opts.logger.error({ err, topic }, 'join failed');
