@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createLogger, migrate, userToken } from '@mobvibe/realtime-server';
 import { FaultProxy } from '@mobvibe/testkit';
+import { fanoutFloor, type FanoutFloor } from './floors/fanoutFloor.js';
 import { pgCommitFloor } from './floors/pgFloor.js';
 import { wsFloor } from './floors/wsFloor.js';
 import { killWorkers, nextMessage, startWorker, treeUsage, usageOf } from './lib/procs.js';
@@ -350,16 +351,18 @@ function attackComparison(rows: ScenarioResult[]): string {
     `p50 ${g.commitToReceipt.p50} vs ${b.commitToReceipt.p50} ms; honest lost ${g.lost}, duplicated ${g.duplicated}, out of order ${g.outOfOrder}\n`;
 }
 
-function table(floors: Record<string, Summary>, rows: ScenarioResult[]): string {
+function table(floors: { ws: Summary; pg: Summary; fanout?: FanoutFloor }, rows: ScenarioResult[]): string {
   const f = (s: Summary) => (s.count ? `${s.p50} / ${s.p95} / ${s.p99} / ${s.max}` : '-');
+  const fan = floors.fanout;
   const lines = [
-    `Floors (ms, p50 / p95 / p99 / max): ws one-way ${f(floors.ws!)}; PostgreSQL insert+commit ${f(floors.pg!)}`,
+    `Floors (ms, p50 / p95 / p99 / max): ws one-way ${f(floors.ws)}; PostgreSQL insert+commit ${f(floors.pg)}`,
+    ...(fan ? [`Fan-out floor (a bare ws server's CPU per delivery, ${fan.clients} loopback clients, ${fan.bytes}-byte message): ws.send ${fan.wsSendUsPerDelivery} µs, a prepared frame written raw ${fan.rawWriteUsPerDelivery} µs`] : []),
     '',
     '| system | scenario | events/s | commit→receipt ms p50/p95/p99/max | emit→receipt ms p50/p95/p99/max | ×floor (p50) | lost | dup | out of order | server CPU % | CPU µs per delivery | server RSS MB | notes |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    const ratio = r.commitToReceipt.count ? (r.commitToReceipt.p50 / floors.ws!.p50).toFixed(1) : '-';
+    const ratio = r.commitToReceipt.count ? (r.commitToReceipt.p50 / floors.ws.p50).toFixed(1) : '-';
     const notes = Object.entries(r.extra ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
     lines.push(`| ${r.system} | ${r.scenario}: ${r.description} | ${r.eventsPerSecond} | ${f(r.commitToReceipt)} | ${f(r.emitToReceipt)} | ${ratio} | ${r.lost} | ${r.duplicated} | ${r.outOfOrder} | ${r.serverCpuPercent} | ${r.cpuUsPerDelivery ?? '-'} | ${r.serverRssMb} | ${notes} |`);
   }
@@ -400,8 +403,14 @@ async function main(): Promise<void> {
   let peerDb: { url: string; sql: pg.Pool } | undefined;
   const rows: ScenarioResult[] = [];
   try {
-    const floors = { ws: await wsFloor(quick ? 300 : 1000), pg: await pgCommitFloor(server.databaseUrl, quick ? 300 : 1000) };
+    const floors: { ws: Summary; pg: Summary; fanout?: FanoutFloor } = { ws: await wsFloor(quick ? 300 : 1000), pg: await pgCommitFloor(server.databaseUrl, quick ? 300 : 1000) };
     process.stderr.write(`floors: ws p50 ${floors.ws.p50} ms, pg commit p50 ${floors.pg.p50} ms\n`);
+    // The fan-out scenario's CPU per delivery is read against what a bare ws server spends on the same sockets.
+    const fanOutSpec = SPECS.find((s) => s.id === 'c' && (!only || only.includes(s.id)));
+    if (fanOutSpec) {
+      floors.fanout = await fanoutFloor(quick ? 1000 : fanOutSpec.sessions * fanOutSpec.perSession, quick ? 50 : 100);
+      process.stderr.write(`fan-out floor: ${floors.fanout.wsSendUsPerDelivery} µs per delivery with ws.send, ${floors.fanout.rawWriteUsPerDelivery} written raw (${floors.fanout.clients} clients)\n`);
+    }
     if (systems.includes('socketio')) {
       peerDb = await peerDatabase(server);
       peer = await (await import('./peers/socketio/harness.js')).startPeer(peerDb.url);
@@ -418,6 +427,9 @@ async function main(): Promise<void> {
           system === 'mobvibe' ? { system, url: server.url, pid: server.pid, sql: server.sql } : { system, url: peer!.url, pid: peer!.pid, sql: peerDb!.sql };
         process.stderr.write(`running ${system} ${spec.id}: ${spec.description}\n`);
         const row = await runScenario(spec, server, target);
+        if (spec.id === 'c' && floors.fanout && row.cpuUsPerDelivery !== undefined) {
+          row.extra = { ...row.extra, cpuPerDeliveryToFanoutFloor: Math.round((row.cpuUsPerDelivery / floors.fanout.wsSendUsPerDelivery) * 100) / 100 };
+        }
         rows.push(row);
         process.stderr.write(`  ${JSON.stringify({ ...row, commitToReceipt: row.commitToReceipt.p99, emitToReceipt: row.emitToReceipt.p99 })}\n`);
       }
