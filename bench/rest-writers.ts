@@ -3,7 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { killWorkers } from './lib/procs.js';
+import { killWorkers, stopOnInterrupt } from './lib/procs.js';
 import { describeRestWriters, measureRestWriters } from './lib/restWriters.js';
 import { startBenchServer, type BenchServer } from './lib/server.js';
 
@@ -36,12 +36,7 @@ async function main(): Promise<void> {
 }
 
 // Interrupted: the writers and the server (with its PostgreSQL) stop too.
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    killWorkers();
-    void (running?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
-  });
-}
+stopOnInterrupt(() => (running ? [() => running!.stop()] : []));
 main().catch((err) => {
   console.error(err);
   process.exitCode = 1;

@@ -14,7 +14,7 @@ import { FaultProxy } from '@mobvibe/testkit';
 import { fanoutFloor, type FanoutFloor } from './floors/fanoutFloor.js';
 import { pgCommitFloor } from './floors/pgFloor.js';
 import { wsFloor } from './floors/wsFloor.js';
-import { killWorkers, nextMessage, startWorker, treeUsage, usageOf } from './lib/procs.js';
+import { killWorkers, nextMessage, startWorker, stopOnInterrupt, treeUsage, usageOf } from './lib/procs.js';
 import { describeRestWriters, measureRestWriters } from './lib/restWriters.js';
 import { BENCH_JWT_SECRET, startBenchServer, type BenchServer } from './lib/server.js';
 import { nowMs, summarize, type Summary } from './lib/stats.js';
@@ -449,12 +449,7 @@ async function main(): Promise<void> {
 
 // Interrupted: every worker, the peer and the server (with its PostgreSQL) stop too, then the bench exits.
 let stopping: Array<() => Promise<void>> = [];
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    killWorkers();
-    void Promise.allSettled(stopping.map((stop) => stop())).finally(() => process.exit(130));
-  });
-}
+stopOnInterrupt(() => stopping);
 
 main().then(
   () => process.exit(0),

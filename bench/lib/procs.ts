@@ -21,12 +21,28 @@ export function startWorker(name: string, env: Record<string, string> = {}): Chi
   });
   running.add(child);
   child.once('exit', () => running.delete(child));
+  // A send to a worker that was killed (an interrupt, a failed run) must not crash the runner before it stops
+  // the server: its exit is what callers see (nextMessage rejects).
+  child.on('error', () => undefined);
   return child;
 }
 
 /** Kills every running worker (SIGKILL: workers hold nothing that needs a clean stop). */
 export function killWorkers(): void {
   for (const child of running) child.kill('SIGKILL');
+}
+
+/**
+ * On SIGINT or SIGTERM: every worker is killed, each of `stops()` (the server with its PostgreSQL, the peer) is
+ * awaited, then the process exits with 130. `stops` is read when the signal comes, so it may grow as things start.
+ */
+export function stopOnInterrupt(stops: () => ReadonlyArray<() => Promise<void>>): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killWorkers();
+      void Promise.allSettled(stops().map((stop) => stop())).finally(() => process.exit(130));
+    });
+  }
 }
 
 /** Resolves with the first IPC message of `type` from `child` (rejects if it exits first or after `timeoutMs`). */

@@ -27,7 +27,6 @@ interface Done {
   generatorCpuSeconds: number;
 }
 
-
 async function runWriters(server: BenchServer, o: RestWritersOptions, sessions: string[], mode: 'floor' | 'rest', rate = 0): Promise<Done & { cpuSeconds: number; serverCpuSeconds: number }> {
   const w = startWorker('writers');
   try {

@@ -55,6 +55,7 @@ export async function startBenchServer(): Promise<BenchServer> {
   const databaseUrl = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/postgres`;
   const sql = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   sql.on('error', () => undefined); // connections end when the server stops PostgreSQL
+  let stopped: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
     pid: child.pid!,
@@ -62,12 +63,17 @@ export async function startBenchServer(): Promise<BenchServer> {
     serviceKey: projectKeys(BENCH_JWT_SECRET).serviceRoleKey, // not printed with a real JWT_SECRET
     databaseUrl,
     sql,
-    async stop() {
-      await sql.end();
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-      await fs.rm(dataDir, { recursive: true, force: true });
+    // Once, however many ask (an interrupt and the run's own cleanup may both).
+    stop() {
+      return (stopped ??= (async () => {
+        await sql.end();
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          await exited;
+        }
+        await fs.rm(dataDir, { recursive: true, force: true });
+      })());
     },
   };
 }
