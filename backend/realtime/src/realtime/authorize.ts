@@ -11,9 +11,9 @@
  *   refused too (see {@link SessionRevocations}), so a re-created session id never inherits an old subscription.
  * - Private channels are authorized by realtime.messages policies (policies.ts).
  */
+import pg from 'pg';
 import { isUuid } from '@mobvibe/events';
 import type { JwtClaims } from '../auth/jwt.js';
-import pg from 'pg';
 import { QueryAbandoned, type Database, type QueryOptions } from '../db/database.js';
 import type { Change } from './changes.js';
 import { ChangeType } from './constants.js';
@@ -113,8 +113,9 @@ export async function authorizeChannel(
     const results = (await db.simpleQuery(`begin; ${call}; rollback`, opts)) as pg.QueryResult[];
     row = results[1]!.rows[0] as typeof row;
   } catch (err) {
-    // The caller's role may not read realtime.messages or sessions at all: each check alone says which.
     if (err instanceof QueryAbandoned) throw err;
+    // The caller's role may not read realtime.messages or sessions at all (anon may not read sessions): each
+    // check alone says which, as its own refusal.
     if ((err as { code?: string }).code !== '42501') throw new RealtimeError(RealtimeErrorCode.Internal, 'could not check access to the channel; retry', { status: 503, cause: err });
     const policies = privateTopic === undefined ? undefined : await readPolicies(db, claims, privateTopic);
     if (refused) throw refused;
