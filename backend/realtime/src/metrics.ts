@@ -27,7 +27,7 @@ export interface MetricsSources {
   channels(): { public: number; private: number };
   /** postgres_changes bindings held by joined channels. */
   bindings(): number;
-  /** Whether the change feed is LISTENing. */
+  /** Whether the change feed is streaming changes from PostgreSQL. */
   feedUp(): boolean;
   /** PostgreSQL pools: connections open, idle, and requests waiting for one. */
   pools(): Array<{ pool: string; total: number; idle: number; waiting: number }>;
@@ -104,7 +104,7 @@ export class Metrics {
       },
     });
     new client.Gauge({
-      name: 'mobvibe_realtime_change_feed_up', help: '1 while the change feed is LISTENing to PostgreSQL, else 0.', registers: [this.registry],
+      name: 'mobvibe_realtime_change_feed_up', help: '1 while the change feed streams changes from PostgreSQL (logical replication), else 0.', registers: [this.registry],
       collect() {
         this.set(read()?.feedUp() ? 1 : 0);
       },

@@ -2,7 +2,7 @@
  * Liveness and readiness, as a load balancer or an orchestrator asks them:
  * - `GET /health` (liveness): 200 while the process serves HTTP at all; `realtime` tells the change feed's state.
  * - `GET /ready` (readiness): 200 only while this instance should get traffic: PostgreSQL answers, the change feed
- *   is LISTENing, and the server is not draining for a restart; otherwise 503 with what is not ready.
+ *   streams changes, and the server is not draining for a restart; otherwise 503 with what is not ready.
  *
  * Anyone may ask, so the database check is shared: one `select 1` at a time, its answer reused for a second.
  */

@@ -59,7 +59,7 @@ export interface Realtime {
 }
 
 /**
- * Starts Realtime over a migrated database. Resolves once the change feed made its first attempt to LISTEN
+ * Starts Realtime over a migrated database. Resolves once the change feed made its first attempt to stream
  * (if PostgreSQL is unreachable it keeps retrying, and postgres_changes joins are refused until it is up).
  *
  * @example
