@@ -120,7 +120,7 @@ describe('group commit through the server', () => {
       /** Resolves once `n` inserts wait on the lock in PostgreSQL. */
       waiting: async (n: number) => {
         for (let i = 0; ; i++) {
-          const { rows } = await t.sql.query(`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and pid <> pg_backend_pid()`);
+          const { rows } = await t.sql.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`);
           if (rows[0].n >= n) return;
           if (i > 500) {
             const all = await t.sql.query(`select wait_event_type, state, left(query, 200) as q from pg_stat_activity where pid <> pg_backend_pid()`);

@@ -156,7 +156,8 @@ describe('values reach PostgreSQL verbatim (quotes, backslashes, SQL text), and 
     const { error } = await insert({ session_id: sessionId, event_type: 'completion', payload: { message: 'after failures' } });
     assert.equal(error, null);
     assert.equal(await stored(), before + 1);
-    const open = await t.sql.query(`select count(*)::int as n from pg_stat_activity where state = 'idle in transaction' or state like 'idle in transaction%'`);
+    // This test's database only: test files run side by side on one PostgreSQL, and some hold transactions open.
+    const open = await t.sql.query(`select count(*)::int as n from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`);
     assert.equal(open.rows[0].n, 0);
   });
 });
