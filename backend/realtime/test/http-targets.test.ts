@@ -143,7 +143,13 @@ describe('the last-resort policy', () => {
       assert.ok(!cut.raw.endsWith('0\r\n\r\n'), 'the chunked body never ends cleanly');
       assert.equal((await req('/ok')).body, 'fine');
       assert.equal(child.exitCode, null, 'the process is still running');
-      const logs = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      // The last log line may reach the pipe after its response did: wait for it (the sentinel) before reading.
+      const lines = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      for (const until = Date.now() + 10_000; !lines().some((l) => l.request?.target === '/throws-after-headers'); ) {
+        if (Date.now() > until) throw new Error(`no log line for /throws-after-headers: ${out}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const logs = lines();
       const about = (target: string) => logs.find((l) => l.request?.target === target);
       assert.equal(about('/throws-later?x=1')?.kind, 'uncaughtException');
       assert.match(about('/throws-later?x=1')?.err?.message, /boom from a timer/);

@@ -89,20 +89,33 @@ export class Database {
       client.release();
       throw new QueryAbandoned();
     }
-    let broken = false;
-    try {
-      return await work(client);
-    } catch (err) {
-      await client.query('rollback').catch(() => (broken = true));
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+    return inCheckedOutTransaction(client, work);
   }
 
   async close(): Promise<void> {
     this.closing = true;
     await this.pool.end();
+  }
+}
+
+/**
+ * Runs `work` on a client checked out of a pool, then gives it back: rolled back first if `work` threw, and
+ * discarded instead of reused if its connection was lost. pg reports a lost connection as an 'error' event too,
+ * besides failing the query in flight, and the pool listens for it only while a client is idle: without this
+ * listener a connection lost while checked out would be an uncaught exception.
+ */
+export async function inCheckedOutTransaction<T>(client: pg.PoolClient, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  let broken = false;
+  const lost = () => (broken = true);
+  client.on('error', lost);
+  try {
+    return await work(client);
+  } catch (err) {
+    if (!broken) await client.query('rollback').catch(() => (broken = true));
+    throw err;
+  } finally {
+    client.off('error', lost);
+    client.release(broken);
   }
 }
 

@@ -15,7 +15,7 @@
  * Notes come from the database, so they are checked as any input is: a malformed note is logged and skipped.
  */
 import type pg from 'pg';
-import { briefError } from '../db/database.js';
+import { briefError, inCheckedOutTransaction } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { SLOT_PREFIX } from './changeFeed.js';
 import { PayloadEncoding } from './constants.js';
@@ -222,8 +222,7 @@ export class Cluster implements PresenceShare {
     const own = presence.localEntries();
     const note: PresenceNote = { node: this.nodeId, reset: true, ops: own };
     const rows = own.map((e) => ({ room: e.room, holder: Number(e.holder), key: e.key, meta: e.meta }));
-    const client = await this.opts.pool.connect();
-    try {
+    const others = await inCheckedOutTransaction(await this.opts.pool.connect(), async (client) => {
       await client.query('begin');
       await client.query('delete from mobvibe.presence where node = $1', [this.nodeId]);
       await client.query(
@@ -232,24 +231,20 @@ export class Cluster implements PresenceShare {
         [this.nodeId, JSON.stringify(rows)],
       );
       await client.query('select pg_logical_emit_message(true, $1, $2)', [NotePrefix.Presence, JSON.stringify(note)]);
-      const { rows: others } = await client.query<{ node: string; room: string; holder: string; key: string; meta: Meta }>(
+      const found = await client.query<{ node: string; room: string; holder: string; key: string; meta: Meta }>(
         'select node, room, holder::text, key, meta from mobvibe.presence where node <> $1',
         [this.nodeId],
       );
       await client.query('commit');
-      const seen = new Set<string>();
-      for (const r of others) {
-        const holder = `${r.node}/${r.holder}`;
-        seen.add(`${r.room}\u0000${holder}`);
-        presence.putRemote({ room: r.room, holder, key: r.key, meta: r.meta });
-      }
-      for (const e of presence.remoteEntries()) if (!seen.has(`${e.room}\u0000${e.holder}`)) presence.removeRemote(e.room, e.holder);
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
+      return found.rows;
+    });
+    const seen = new Set<string>();
+    for (const r of others) {
+      const holder = `${r.node}/${r.holder}`;
+      seen.add(`${r.room}\u0000${holder}`);
+      presence.putRemote({ room: r.room, holder, key: r.key, meta: r.meta });
     }
+    for (const e of presence.remoteEntries()) if (!seen.has(`${e.room}\u0000${e.holder}`)) presence.removeRemote(e.room, e.holder);
     await this.sweep();
   }
 
