@@ -28,13 +28,22 @@ begin
           pg_catalog.set_config('request.jwt.claim.sub', p_sub, true),
           pg_catalog.set_config('request.jwt.claim.role', p_role, true),
           pg_catalog.set_config('realtime.topic', coalesce(p_topic, ''), true);
+  -- A role that may not read a table at all (anon may not read sessions) can read none of its rows.
   if p_topic is not null then
-    select coalesce(pg_catalog.array_agg(m.extension), '{}') into receivable
-    from realtime.messages m where m.id in (probe_broadcast, probe_presence);
+    begin
+      select coalesce(pg_catalog.array_agg(m.extension), '{}') into receivable
+      from realtime.messages m where m.id in (probe_broadcast, probe_presence);
+    exception when insufficient_privilege then
+      receivable := '{}';
+    end;
   end if;
   if pg_catalog.cardinality(p_session_ids) > 0 then
-    select coalesce(pg_catalog.array_agg(s.id), '{}') into readable
-    from public.sessions s where s.id = any (p_session_ids);
+    begin
+      select coalesce(pg_catalog.array_agg(s.id), '{}') into readable
+      from public.sessions s where s.id = any (p_session_ids);
+    exception when insufficient_privilege then
+      readable := '{}';
+    end;
   end if;
 end
 $f$;

@@ -19,7 +19,7 @@ import type { Change } from './changes.js';
 import { ChangeType } from './constants.js';
 import { RealtimeError, RealtimeErrorCode } from './errors.js';
 import { FilterOp, type Condition } from './filters.js';
-import { allPolicies, readPolicies, receivedExtensions, type ChannelPolicies } from './policies.js';
+import { allPolicies, receivedExtensions, type ChannelPolicies } from './policies.js';
 import type { PostgresBinding } from './postgresChanges.js';
 
 interface TableRule {
@@ -73,7 +73,6 @@ function sessionIdsToCheck(claims: JwtClaims, bindings: readonly PostgresBinding
   return [...ids];
 }
 
-const sessionsReadable = (ids: string) => `select id from public.sessions where id = any(${ids})`;
 const lit = pg.escapeLiteral;
 /** `ids` as an escaped `uuid[]` literal (each element quoted, as PostgreSQL's array input reads it). */
 const uuidArrayLiteral = (ids: readonly string[]) => `${lit(`{${ids.map((id) => `"${id.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`)}::uuid[]`;
@@ -114,29 +113,12 @@ export async function authorizeChannel(
     row = results[1]!.rows[0] as typeof row;
   } catch (err) {
     if (err instanceof QueryAbandoned) throw err;
-    // The caller's role may not read realtime.messages or sessions at all (anon may not read sessions): each
-    // check alone says which, as its own refusal.
-    if ((err as { code?: string }).code !== '42501') throw new RealtimeError(RealtimeErrorCode.Internal, 'could not check access to the channel; retry', { status: 503, cause: err });
-    const policies = privateTopic === undefined ? undefined : await readPolicies(db, claims, privateTopic);
-    if (refused) throw refused;
-    if (checked.length > 0) denyUnreadable(checked, await readableSessions(db, claims, checked));
-    return policies;
+    throw new RealtimeError(RealtimeErrorCode.Internal, 'could not check access to the channel; retry', { status: 503, cause: err });
   }
   const policies = privateTopic === undefined ? undefined : receivedExtensions(privateTopic, row.receivable ?? []);
   if (refused) throw refused;
   if (checked.length > 0) denyUnreadable(checked, new Set(row.readable ?? []));
   return policies;
-}
-
-/** The sessions of `ids` the caller can read (none when its role may not read sessions at all). */
-async function readableSessions(db: Database, claims: JwtClaims, ids: string[]): Promise<Set<string>> {
-  try {
-    const [result] = await db.asCallerBatch(claims, [{ text: sessionsReadable('$1::uuid[]'), values: [ids] }]);
-    return new Set(result!.rows.map((r) => r.id as string));
-  } catch (err) {
-    if ((err as { code?: string }).code === '42501') return new Set();
-    throw new RealtimeError(RealtimeErrorCode.Internal, 'could not check access to the sessions; retry', { status: 503, cause: err });
-  }
 }
 
 function denyUnreadable(ids: readonly string[], readable: ReadonlySet<string>): void {

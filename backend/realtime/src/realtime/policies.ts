@@ -4,12 +4,12 @@
  *
  * - Receive (join): in one transaction that is always rolled back, a probe row per extension (broadcast,
  *   presence) is inserted as the server, then, as the caller (role, `request.jwt.claims`, `realtime.topic`),
- *   the rows it can SELECT say what it may receive. The join needs either.
+ *   the rows it can SELECT say what it may receive. The join needs either. (mobvibe.realtime_join_check,
+ *   20261204100001_realtime_join_check.sql, runs it, with the check of the join's bindings: authorize.ts.)
  * - Send: as the caller, an INSERT of a row for that extension; refused by RLS (42501) means it may not send.
  *   Checked on first use and remembered for the channel until its token changes.
  * - service_role bypasses RLS here as on Supabase (BYPASSRLS): it may do everything without a check.
  */
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { JwtClaims } from '../auth/jwt.js';
 import { claimsSettings, type Database } from '../db/database.js';
@@ -35,43 +35,8 @@ const ALL: ChannelPolicies = Object.freeze({ read: { broadcast: true, presence: 
 const policiesUnavailable = (err: unknown) =>
   new RealtimeError(RealtimeErrorCode.Internal, 'could not check the realtime.messages policies; retry', { status: 503, cause: err });
 
-/**
- * What `claims` may receive on private topic `topic` (the name without `realtime:`). Throws Unauthorized, in
- * Supabase's words, when it may receive neither broadcast nor presence.
- *
- * @example
- * const policies = await readPolicies(db, claims, 'session:6f1c…');
- */
-export async function readPolicies(db: Database, claims: JwtClaims, topic: string): Promise<ChannelPolicies> {
-  if (claims.role === 'service_role') return allPolicies();
-  const probe = receiveProbe(topic);
-  const sql = ['begin', probe.insert, settingsSql(claims, topic), probe.select, 'rollback'].join(';\n');
-  let extensions: string[];
-  try {
-    const results = (await db.simpleQuery(sql)) as pg.QueryResult[];
-    extensions = results[3]!.rows.map((r: { extension: string }) => r.extension);
-  } catch (err) {
-    if ((err as { code?: string }).code !== '42501') throw policiesUnavailable(err);
-    extensions = []; // the role may not read realtime.messages at all
-  }
-  return receivedExtensions(topic, extensions);
-}
-
 /** Everything, for service_role (a fresh copy: a channel's write answers are its own). */
 export const allPolicies = (): ChannelPolicies => ({ read: { ...ALL.read }, write: { ...ALL.write } });
-
-/**
- * The receive check of private topic `topic` as statements for a transaction that is rolled back: `insert` (run as
- * the server, before the switch to the caller) and `select` (run as the caller, with `realtime.topic` set).
- * (mobvibe.realtime_join_check runs the same check in one call; this is its fallback, see authorize.ts.)
- */
-function receiveProbe(topic: string): { insert: string; select: string } {
-  const ids = { broadcast: randomUUID(), presence: randomUUID() };
-  return {
-    insert: `insert into realtime.messages (id, topic, extension) values (${lit(ids.broadcast)}, ${lit(topic)}, 'broadcast'), (${lit(ids.presence)}, ${lit(topic)}, 'presence')`,
-    select: `select extension from realtime.messages where id in (${lit(ids.broadcast)}, ${lit(ids.presence)})`,
-  };
-}
 
 /** What a caller may do on `topic`, given the extensions of the probe rows it could read; Unauthorized when none. */
 export function receivedExtensions(topic: string, extensions: readonly string[]): ChannelPolicies {
