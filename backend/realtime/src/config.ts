@@ -48,6 +48,11 @@ export interface ServerConfig {
    * db/groupCommit.ts). 1: every insert in a transaction of its own.
    */
   restGroupCommit: number;
+  /**
+   * The schemas REST serves, the default first (MOBVIBE_DB_SCHEMAS, comma-separated, as PostgREST's db-schemas;
+   * default `public`). Clients pick another with Accept-Profile / Content-Profile (supabase-js: `.schema()`).
+   */
+  dbSchemas: string[];
 }
 
 /**
@@ -98,7 +103,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     shutdownGraceMs: intFrom(env, 'MOBVIBE_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     feedHealthCheckMs: intFrom(env, 'MOBVIBE_REALTIME_FEED_HEALTH_MS', 10_000, 100, 600_000),
     restGroupCommit: intFrom(env, 'MOBVIBE_REST_GROUP_COMMIT', GROUP_COMMIT_MAX_STATEMENTS, 1, 1000),
+    dbSchemas: schemasFrom(env),
   };
+}
+
+/** Schemas that hold this server's own machinery are never served, whatever the setting says. */
+const PRIVATE_SCHEMAS = new Set(['mobvibe', 'realtime', 'pg_catalog', 'information_schema']);
+
+function schemasFrom(env: NodeJS.ProcessEnv): string[] {
+  const raw = env.MOBVIBE_DB_SCHEMAS;
+  if (raw === undefined || raw.trim() === '') return ['public'];
+  const schemas = raw.split(',').map((s) => s.trim());
+  for (const schema of schemas) {
+    if (!/^[A-Za-z_][A-Za-z0-9_$]*$/.test(schema)) throw new ConfigError(`MOBVIBE_DB_SCHEMAS must be comma-separated schema names, got ${JSON.stringify(raw)}`);
+    if (PRIVATE_SCHEMAS.has(schema)) throw new ConfigError(`MOBVIBE_DB_SCHEMAS may not expose ${schema}: it holds this server's own tables (or PostgreSQL's)`);
+  }
+  return [...new Set(schemas)];
 }
 
 function metricsFrom(env: NodeJS.ProcessEnv): MetricsAccess {

@@ -17,8 +17,7 @@ import { Metrics } from './metrics.js';
 import { defaultWebRoot, redirectTo, staticSite } from './http/static.js';
 import { createLogger, type Logger } from './logger.js';
 import { handleRest } from './rest/handler.js';
-import { loadFunctions } from './rest/functions.js';
-import { loadTables } from './rest/tables.js';
+import { SchemaCache } from './rest/schemaCache.js';
 import { startRealtime, type Realtime } from './realtime/index.js';
 import { checkReplicationReady } from './db/replication.js';
 
@@ -71,14 +70,16 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const databaseUrl = config.databaseUrl ?? (await embedded!.start());
   const db = new Database(databaseUrl, logger);
   let realtime: Realtime | undefined;
+  let schema: SchemaCache | undefined;
   try {
     await checkReplicationReady(db.pool);
     await migrate(db.pool, config.migrationsDir, logger);
-    const [tables, functions] = await Promise.all([loadTables(db.pool), loadFunctions(db.pool)]);
+    schema = await SchemaCache.start({ databaseUrl, schemas: config.dbSchemas, logger });
+    const cache = schema;
     // One in-flight count per principal for every HTTP API (REST and the broadcast API).
     const inFlight = new InFlight(config.limits.maxRequestsInFlightPerPrincipal);
     const restCtx = {
-      db, tables, functions, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
+      db, schema: cache, jwtSecret: config.jwtSecret, limits: config.limits, trustProxyHops: config.trustProxyHops,
       inFlight, writes: new WriteBudget(config.limits.maxRowsWrittenPerSecond), shares: new PoolShares(config.limits.maxDbConnectionsPerPrincipal), groupCommit: new GroupCommit(db, config.restGroupCommit), logger,
     };
     const metrics = new Metrics();
@@ -108,6 +109,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const close = () =>
       (closed ??= (async () => {
         await live.close();
+        await cache.close();
         await closeHttp(server);
         await db.close();
         await embedded?.stop();
@@ -129,6 +131,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     return { url, port, keys: projectKeys(config.jwtSecret), config, databaseUrl, db, logger, metrics, close, shutdown };
   } catch (err) {
     await realtime?.close().catch(() => undefined);
+    await schema?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
     await embedded?.stop();
     throw err;

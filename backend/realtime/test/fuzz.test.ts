@@ -316,10 +316,16 @@ describe('fuzz', { concurrency: false }, () => {
       const outcome = await rawRequest(srv().port, request, { isHead: c.method === 'HEAD' });
       checkHttp(outcome, 'rest', { isHead: c.method === 'HEAD', mayCloseSilently: false });
       if (outcome.kind === 'response' && outcome.status === 200 && c.method === 'GET') {
-        // .single() (the object media type) answers one object, anything else an array of rows.
-        const json = parseJsonOrUndefined(outcome.body.toString('utf8'));
-        const single = (c.accept ?? '').includes('application/vnd.pgrst.object+json');
-        assert.ok(single ? isObject(json) : Array.isArray(json), `a 200 to GET must be ${single ? 'one JSON object' : 'a JSON array'}: ${short(outcome.body.toString('utf8'))}`);
+        // .single() (the object media type) answers one object, .csv() CSV, anything else an array of rows: as
+        // the Content-Type says.
+        const type = outcome.headers['content-type'] ?? '';
+        const text = outcome.body.toString('utf8');
+        if (type.startsWith('text/csv')) assert.ok(text.includes('\n'), `a CSV answer has its header line: ${short(text)}`);
+        else {
+          const json = parseJsonOrUndefined(text);
+          const single = type.startsWith('application/vnd.pgrst.object+json');
+          assert.ok(single ? isObject(json) : Array.isArray(json), `a 200 to GET must be ${single ? 'one JSON object' : 'a JSON array'}: ${short(text)}`);
+        }
         assert.match(outcome.headers['content-range'] ?? '', /^(\d+-\d+|\*)\/(\d+|\*)$/, 'a 200 to GET has a Content-Range');
       }
     });

@@ -182,13 +182,37 @@ function literal(v: unknown): string | undefined {
   return pg.escapeLiteral(text); // doubles quotes; with a backslash, doubles those too and uses E'…'
 }
 
-/** The statement with every `$n::type` placeholder replaced by its literal; undefined if one cannot be inlined. */
+/**
+ * The statement with every `$n` placeholder replaced by its literal; undefined if one cannot be inlined. Quoted
+ * identifiers and string literals are copied as they are: a `$1` inside one (a column or alias named so) is text.
+ */
 function inlineValues(s: SqlStatement): string | undefined {
-  let ok = true;
-  const text = s.text.replace(/\$(\d+)(?=::)/g, (_, n: string) => {
-    const lit = literal(s.values[Number(n) - 1]);
-    if (lit === undefined) ok = false;
-    return lit ?? 'NULL';
-  });
-  return ok ? text : undefined;
+  const t = s.text;
+  let out = '';
+  for (let i = 0; i < t.length; ) {
+    const ch = t[i]!;
+    if (ch === '"' || ch === "'") {
+      let end = i + 1;
+      for (;;) {
+        end = t.indexOf(ch, end);
+        if (end < 0) return undefined; // unbalanced: not a statement built here
+        if (t[end + 1] === ch) end += 2; // a doubled quote inside
+        else break;
+      }
+      out += t.slice(i, end + 1);
+      i = end + 1;
+      continue;
+    }
+    const n = ch === '$' ? /^\d+/.exec(t.slice(i + 1, i + 8)) : null;
+    if (n) {
+      const lit = literal(s.values[Number(n[0]) - 1]);
+      if (lit === undefined) return undefined;
+      out += lit;
+      i += 1 + n[0].length;
+      continue;
+    }
+    out += ch;
+    i++;
+  }
+  return out;
 }

@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { LogicalReplicationService } from 'pg-logical-replication';
+import { backoff } from '../backoff.js';
 import type { Logger } from '../logger.js';
 import { PUBLICATION, type Catalog } from './catalog.js';
 import type { Change } from './changes.js';
@@ -68,16 +69,6 @@ export interface ChangeFeedOptions {
   healthCheckMs?: number;
   /** Delay before reconnect attempt n (1, 2, …). */
   backoff?: (attempt: number) => number;
-}
-
-/**
- * Full-jitter exponential backoff with a cap.
- *
- * @example
- * backoff(3, { baseMs: 100, capMs: 5000 }) // somewhere in [0, 800)
- */
-export function backoff(attempt: number, opts: { baseMs: number; capMs: number }, random: () => number = Math.random): number {
-  return Math.floor(random() * Math.min(opts.capMs, opts.baseMs * 2 ** Math.max(0, attempt)));
 }
 
 /**

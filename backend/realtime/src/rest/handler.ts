@@ -12,16 +12,16 @@ import { sendError, sendText, type Headers } from '../http/respond.js';
 import { decodePath, type RequestTarget } from '../http/target.js';
 import type { Limits } from '../limits.js';
 import type { Logger } from '../logger.js';
+import { CONTENT_TYPES, negotiate, type Media } from './media.js';
 import { parsePrefer, parseQuery, type Prefer, type RestQuery } from './params.js';
-import type { RpcFunction } from './functions.js';
 import { countStatement, deleteStatement, insertStatement, rpcStatement, selectStatement, updateStatement, type ResultBounds, type Statement } from './sql.js';
-import type { Table } from './tables.js';
+import type { RpcFunction, SchemaCache, Table } from './schemaCache.js';
 import { validateRpcArgs, validateWrite } from './validators.js';
 
 export interface RestContext {
   db: Database;
-  tables: Map<string, Table>;
-  functions: Map<string, RpcFunction>;
+  /** The exposed tables and functions (read from the catalog, reloaded on NOTIFY pgrst). */
+  schema: SchemaCache;
   jwtSecret: string;
   limits: Omit<Limits, 'realtime'>;
   trustProxyHops: number;
@@ -36,7 +36,6 @@ export interface RestContext {
   logger: Logger;
 }
 
-const OBJECT_MEDIA = 'application/vnd.pgrst.object+json';
 
 interface Outcome {
   status: number;
@@ -44,13 +43,15 @@ interface Outcome {
   body: string | undefined;
   rows: number;
   total: string | undefined;
+  /** `Location` of the one row a `return=headers-only` insert wrote. */
+  location?: string;
 }
 
 const RPC_PREFIX = '/rest/v1/rpc/';
 
 /**
- * Serves `/rest/v1/<table>` and `/rest/v1/rpc/<function>`: a PostgREST-compatible subset over the exposed tables
- * and functions, every query under the caller's role and RLS.
+ * Serves `/rest/v1/<table>` and `/rest/v1/rpc/<function>`: a PostgREST-compatible subset over the tables and
+ * functions of the schema cache, every query under the caller's role and RLS.
  */
 export async function handleRest(req: IncomingMessage, res: ServerResponse, url: RequestTarget, ctx: RestContext): Promise<void> {
   let claims: JwtClaims | undefined;
@@ -74,15 +75,15 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
       }
       written = 0;
     }
+    mediaOf(req); // an Accept this server cannot answer is a 406 before anything runs
     releaseShare = await ctx.shares.acquire(principal);
+    const schema = profile(req, ctx.schema.schemas);
     if (url.pathname.startsWith(RPC_PREFIX)) {
-      checkProfile(req);
-      const outcome = await call(req, findFunction(url, ctx.functions), url, claims, ctx);
+      const outcome = await call(req, schema, nameIn(url, RPC_PREFIX), url, claims, ctx);
       if (written !== undefined) written = outcome.rows;
-      return respond(req, res, outcome, { offset: undefined });
+      return respond(req, res, outcome, { offset: undefined }, 'GET');
     }
-    const table = findTable(url, ctx.tables);
-    checkProfile(req);
+    const table = findTable(schema, nameIn(url, '/rest/v1/'), ctx.schema);
     const query = parseQuery(url.searchParams);
     const prefer = parsePrefer(req.headers.prefer);
     const outcome = await route(req, table, query, prefer, claims, principal, ctx);
@@ -107,7 +108,11 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
 /** Methods that write (RPC is POST: a function may write), counted in the write budget. */
 const WRITES = new Set(['POST', 'PATCH', 'DELETE']);
 
-const boundsOf = (ctx: RestContext): ResultBounds => ({ maxRows: ctx.limits.maxRows, maxBytes: ctx.limits.maxResponseBytes });
+/** The bounds of a request's statements, and the form its answer takes (Accept). */
+function boundsOf(ctx: RestContext, req: IncomingMessage): ResultBounds {
+  const media = mediaOf(req);
+  return { maxRows: ctx.limits.maxRows, maxBytes: ctx.limits.maxResponseBytes, csv: media.kind === 'csv', stripNulls: media.stripNulls };
+}
 const bodyLimits = (ctx: RestContext) => ({ maxBytes: ctx.limits.maxRequestBodyBytes, maxDepth: ctx.limits.maxJsonDepth });
 
 function authenticate(req: IncomingMessage, secret: string): JwtClaims {
@@ -126,80 +131,99 @@ function nameIn(url: RequestTarget, prefix: string): string {
   return name.replace(/\/$/, '');
 }
 
-function findTable(url: RequestTarget, tables: Map<string, Table>): Table {
-  const name = nameIn(url, '/rest/v1/');
-  const table = tables.get(name);
+function findTable(schema: string, name: string, cache: SchemaCache): Table {
+  const table = cache.table(schema, name);
   if (!table) {
-    throw new ApiError(404, 'PGRST205', `Could not find the table 'public.${name}' in the schema cache`, {
-      hint: `exposed tables: ${[...tables.keys()].join(', ')}`,
+    const known = cache.tableNames(schema);
+    throw new ApiError(404, 'PGRST205', `Could not find the table '${schema}.${name}' in the schema cache`, {
+      hint: known.length ? `tables of ${schema} the API roles may use: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', ...' : ''}` : `no table of ${schema} is granted to anon, authenticated or service_role`,
     });
   }
   return table;
 }
 
-function findFunction(url: RequestTarget, functions: Map<string, RpcFunction>): RpcFunction {
-  const name = nameIn(url, RPC_PREFIX);
-  const fn = functions.get(name);
-  if (!fn) {
-    throw new ApiError(404, 'PGRST202', `Could not find the function public.${name} in the schema cache`, {
-      hint: `exposed functions: ${[...functions.keys()].join(', ')}`,
+/**
+ * The overload of `name` whose arguments are the ones given (every given name known, every required one given),
+ * as PostgREST chooses; none is a 404, several a 300.
+ */
+function findFunction(schema: string, name: string, given: string[], cache: SchemaCache): RpcFunction {
+  const candidates = cache.functions(schema, name);
+  const givenText = `${schema}.${name}(${given.join(', ')})`;
+  if (candidates.length === 0) {
+    throw new ApiError(404, 'PGRST202', `Could not find the function ${givenText} in the schema cache`, {
+      hint: `no function ${schema}.${name} is granted to anon, authenticated or service_role`,
     });
   }
-  return fn;
+  const fits = candidates.filter((fn) => given.every((g) => fn.args.some((a) => a.name === g)) && fn.args.every((a) => a.optional || given.includes(a.name)));
+  if (fits.length === 1) return fits[0]!;
+  const signatures = candidates.map((fn) => `${schema}.${name}(${fn.args.map((a) => `${a.name}${a.optional ? '?' : ''}`).join(', ')})`).join('; ');
+  if (fits.length === 0) {
+    const only = candidates.length === 1 ? candidates[0]! : undefined;
+    const unknown = only ? given.filter((g) => !only.args.some((a) => a.name === g)) : [];
+    const missing = only ? only.args.filter((a) => !a.optional && !given.includes(a.name)).map((a) => a.name) : [];
+    throw new ApiError(404, 'PGRST202', `Could not find the function ${givenText} in the schema cache`, {
+      details: [unknown.length ? `unknown argument(s): ${unknown.join(', ')}` : '', missing.length ? `missing argument(s): ${missing.join(', ')}` : ''].filter(Boolean).join('; ') || undefined,
+      hint: `the function is ${signatures}`,
+    });
+  }
+  throw new ApiError(300, 'PGRST203', `Could not choose the best candidate function between: ${fits.map((fn) => `${schema}.${name}(${fn.args.map((a) => `${a.name} => ${a.type}`).join(', ')})`).join(', ')}`, {
+    hint: 'name the arguments so that one overload fits, or rename one of the overloads',
+  });
 }
 
 /** `POST /rest/v1/rpc/<function>` with the arguments by name in a JSON object, in one transaction. */
-async function call(req: IncomingMessage, fn: RpcFunction, url: RequestTarget, claims: JwtClaims, ctx: RestContext): Promise<Outcome> {
-  if (req.method !== 'POST') throw new ApiError(405, 'PGRST117', `method ${req.method} is not supported on /rest/v1/rpc/${fn.name}; call functions with POST`);
+async function call(req: IncomingMessage, schema: string, name: string, url: RequestTarget, claims: JwtClaims, ctx: RestContext): Promise<Outcome> {
+  if (req.method !== 'POST') throw new ApiError(405, 'PGRST117', `method ${req.method} is not supported on /rest/v1/rpc/${name}; call functions with POST`);
   const unsupported = [...url.searchParams.keys()];
   if (unsupported.length > 0) throw badRequest('PGRST100', `query parameters (${unsupported.join(', ')}) are not supported on /rest/v1/rpc by this server`);
   const args = await readJsonBody(req, bodyLimits(ctx));
-  if (!isObject(args)) throw badRequest('PGRST102', `the body of /rest/v1/rpc/${fn.name} must be a JSON object of arguments by name`);
-  const signature = `public.${fn.name}(${fn.args.map((a) => a.name).join(', ')})`;
-  const unknown = Object.keys(args).filter((name) => !fn.args.some((a) => a.name === name));
-  const missing = fn.args.filter((a) => !a.optional && !(a.name in args)).map((a) => a.name);
-  if (unknown.length > 0 || missing.length > 0) {
-    const given = `public.${fn.name}(${Object.keys(args).join(', ')})`;
-    throw new ApiError(404, 'PGRST202', `Could not find the function ${given} in the schema cache`, {
-      details: [unknown.length ? `unknown argument(s): ${unknown.join(', ')}` : '', missing.length ? `missing argument(s): ${missing.join(', ')}` : ''].filter(Boolean).join('; '),
-      hint: `the function is ${signature}`,
-    });
-  }
-  validateRpcArgs(fn.name, args);
-  return write(req, ctx.db, claims, rpcStatement(fn, args, boundsOf(ctx)));
+  if (!isObject(args)) throw badRequest('PGRST102', `the body of /rest/v1/rpc/${name} must be a JSON object of arguments by name`);
+  const fn = findFunction(schema, name, Object.keys(args), ctx.schema);
+  validateRpcArgs(fn, args);
+  return write(req, ctx.db, claims, rpcStatement(fn, args, boundsOf(ctx, req)));
 }
 
-function checkProfile(req: IncomingMessage): void {
-  for (const header of ['accept-profile', 'content-profile']) {
-    const value = req.headers[header];
-    if (value !== undefined && value !== 'public') {
-      throw new ApiError(406, 'PGRST106', `The schema must be one of the following: public (got ${String(value)})`);
-    }
-  }
+/**
+ * The schema a request addresses: Accept-Profile for GET and HEAD, Content-Profile for the others (as PostgREST
+ * reads them), else the first exposed schema; one that is not exposed is a 406.
+ */
+function profile(req: IncomingMessage, schemas: readonly string[]): string {
+  const header = req.method === 'GET' || req.method === 'HEAD' ? 'accept-profile' : 'content-profile';
+  const value = req.headers[header];
+  if (value === undefined) return schemas[0]!;
+  if (typeof value === 'string' && schemas.includes(value)) return value;
+  throw new ApiError(406, 'PGRST106', `The schema must be one of the following: ${schemas.join(', ')}`, { details: `${header}: ${String(value).slice(0, 100)}` });
 }
 
 async function route(req: IncomingMessage, table: Table, q: RestQuery, prefer: Prefer, claims: JwtClaims, principal: string | undefined, ctx: RestContext): Promise<Outcome> {
   switch (req.method) {
     case 'GET':
     case 'HEAD':
-      return single(req, await read(ctx.db, claims, table, q, prefer, boundsOf(ctx)));
+      return single(req, await read(ctx.db, claims, table, q, prefer, boundsOf(ctx, req)));
     case 'POST': {
       const rows = asRows(await readJsonBody(req, bodyLimits(ctx)));
-      validateWrite(table.name, rows, 'insert');
+      validateWrite(table, rows, 'insert');
       const columns = insertColumns(rows, q);
-      const stmt = insertStatement(table, q, { rows, columns, resolution: prefer.resolution, missingDefault: prefer.missingDefault, wantRows: prefer.returnRepresentation }, boundsOf(ctx));
+      // return=headers-only answers with the Location of the one row inserted: its primary key is returned for it.
+      const location = prefer.return === 'headers-only' && table.primaryKey.length > 0;
+      const returned = location ? { ...q, select: table.primaryKey.map((name) => ({ kind: 'field' as const, field: { name, json: [] }, alias: undefined, cast: undefined })) } : q;
+      const stmt = insertStatement(table, returned, { rows, columns, resolution: prefer.resolution, missingDefault: prefer.missingDefault, wantRows: prefer.return === 'representation' || location }, boundsOf(ctx, req));
       // Inserts of one caller that come together share a transaction (group commit); `.single()` runs alone.
-      if (!wantsObject(req)) return { ...outcome200(stmt, await ctx.groupCommit.run(principal, claims, stmt)), status: 201 };
-      return { ...(await write(req, ctx.db, claims, stmt)), status: 201 };
+      const outcome = !wantsObject(req) ? outcome200(stmt, await ctx.groupCommit.run(principal, claims, stmt)) : await write(req, ctx.db, claims, stmt);
+      const written = { ...outcome, status: 201, total: prefer.count ? String(outcome.rows) : undefined };
+      return location ? { ...written, body: undefined, location: locationOf(table, outcome) } : written;
     }
     case 'PATCH': {
       const body = await readJsonBody(req, bodyLimits(ctx));
       if (!isObject(body)) throw badRequest('PGRST102', 'PATCH body must be a JSON object');
-      validateWrite(table.name, [body], 'update');
-      return write(req, ctx.db, claims, updateStatement(table, q, body, prefer.returnRepresentation, boundsOf(ctx)));
+      validateWrite(table, [body], 'update');
+      const outcome = await write(req, ctx.db, claims, updateStatement(table, q, body, prefer.return === 'representation', boundsOf(ctx, req)), prefer.maxAffected);
+      return { ...outcome, total: prefer.count ? String(outcome.rows) : undefined };
     }
-    case 'DELETE':
-      return write(req, ctx.db, claims, deleteStatement(table, q, prefer.returnRepresentation, boundsOf(ctx)));
+    case 'DELETE': {
+      const outcome = await write(req, ctx.db, claims, deleteStatement(table, q, prefer.return === 'representation', boundsOf(ctx, req)), prefer.maxAffected);
+      return { ...outcome, total: prefer.count ? String(outcome.rows) : undefined };
+    }
     default:
       throw new ApiError(405, 'PGRST117', `method ${req.method} is not supported on /rest/v1/${table.name}`);
   }
@@ -228,11 +252,20 @@ function rangeStatus(offset: number, rows: number, total: number): number {
 }
 
 /**
- * A write. `.single()` must be checked before commit (a write returning another count is rolled back, as
- * PostgREST does), so it runs step by step; any other write goes in one round trip.
+ * A write. `.single()` and `max-affected` (strict) must be checked before commit (a write returning another count,
+ * or touching more rows, is rolled back, as PostgREST does), so those run step by step; any other write goes in
+ * one round trip.
  */
-async function write(req: IncomingMessage, db: Database, claims: JwtClaims, stmt: Statement): Promise<Outcome> {
-  if (wantsObject(req)) return db.asCaller(claims, async (c) => single(req, outcome200(stmt, await c.query(stmt.text, stmt.values))));
+async function write(req: IncomingMessage, db: Database, claims: JwtClaims, stmt: Statement, maxAffected?: number): Promise<Outcome> {
+  if (wantsObject(req) || maxAffected !== undefined) {
+    return db.asCaller(claims, async (c) => {
+      const outcome = outcome200(stmt, await c.query(stmt.text, stmt.values));
+      if (maxAffected !== undefined && outcome.rows > maxAffected) {
+        throw new ApiError(400, 'PGRST124', 'Query result exceeds max-affected preference constraint', { details: `The query affects ${outcome.rows} rows` });
+      }
+      return single(req, outcome);
+    });
+  }
   const [result] = await db.asCallerBatch(claims, [stmt]);
   return outcome200(stmt, result!);
 }
@@ -266,19 +299,40 @@ function insertColumns(rows: Record<string, unknown>[], q: RestQuery): string[] 
   return Object.keys(rows[0]!);
 }
 
-function contentRange(q: Pick<RestQuery, 'offset'>, outcome: Outcome): string {
+/**
+ * Content-Range as PostgREST's responses give it: reads (and calls) the range they return; updates `0-(n-1)`;
+ * inserts and deletes no range. The total is the count when `Prefer: count=` asked for one, else `*`.
+ */
+function contentRange(method: string | undefined, q: Pick<RestQuery, 'offset'>, outcome: Outcome): string {
   const total = outcome.total ?? '*';
-  if (outcome.rows === 0) return `*/${total}`;
-  const start = q.offset ?? 0;
+  if (outcome.rows === 0 || method === 'POST' || method === 'DELETE') return `*/${total}`;
+  const start = method === 'PATCH' ? 0 : (q.offset ?? 0);
   return `${start}-${start + outcome.rows - 1}/${total}`;
 }
 
-function respond(req: IncomingMessage, res: ServerResponse, outcome: Outcome, q: Pick<RestQuery, 'offset'>): void {
-  const headers: Headers = { 'content-range': contentRange(q, outcome) };
+/** `/<table>?<pk>=eq.<value>` of the one row an insert returned (PostgREST's locationF), when it returned one. */
+function locationOf(table: Table, outcome: Outcome): string | undefined {
+  if (outcome.rows !== 1 || outcome.body === undefined) return undefined;
+  const [row] = JSON.parse(outcome.body) as Array<Record<string, unknown>>;
+  const query = table.primaryKey
+    .map((name) => {
+      const v = row![name];
+      return `${encodeURIComponent(name)}=${v === null ? 'is.null' : encodeURIComponent(`eq.${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)}`;
+    })
+    .join('&');
+  return `/${table.name}?${query}`;
+}
+
+/** `rangeAs`: the method whose Content-Range form applies (a call's answer is ranged as a read). */
+function respond(req: IncomingMessage, res: ServerResponse, outcome: Outcome, q: Pick<RestQuery, 'offset'>, rangeAs = req.method): void {
+  const headers: Headers = { 'content-range': contentRange(rangeAs, q, outcome) };
+  if (outcome.location !== undefined) headers.location = outcome.location;
+  const media = mediaOf(req);
   let body = outcome.body;
-  if (wantsObject(req) && body !== undefined) {
-    body = body.slice(1, -1); // the single element of the JSON array PostgreSQL rendered
-    headers['content-type'] = `${OBJECT_MEDIA}; charset=utf-8`;
+  if (body !== undefined) {
+    // .single(): the one element of the JSON array PostgreSQL rendered
+    if (media.kind === 'object') body = body.slice(1, -1);
+    headers['content-type'] = CONTENT_TYPES[media.kind];
   }
   if (req.method === 'HEAD') return sendText(res, outcome.status, undefined, headers);
   // An empty 201 says so (Content-Length: 0) rather than sending an empty chunked body; a 204 has no body at all.
@@ -286,7 +340,8 @@ function respond(req: IncomingMessage, res: ServerResponse, outcome: Outcome, q:
   sendText(res, outcome.status, body, headers);
 }
 
-const wantsObject = (req: IncomingMessage): boolean => (req.headers.accept ?? '').includes(OBJECT_MEDIA);
+const mediaOf = (req: IncomingMessage): Media => negotiate(req.headers.accept);
+const wantsObject = (req: IncomingMessage): boolean => mediaOf(req).kind === 'object';
 
 /**
  * `.single()` asks for exactly one row. Checked inside the transaction, so a write that would return

@@ -1,9 +1,8 @@
 import pg from 'pg';
 import { ApiError, badRequest } from '../errors.js';
 import { MAX_STATEMENT_VALUES } from '../limits.js';
-import type { Filter, Order, RestQuery } from './params.js';
-import type { RpcFunction } from './functions.js';
-import type { Column, Table } from './tables.js';
+import { FTS_OPS, QUANT_OPS, SIMPLE_OPS, type Condition, type Field, type Filter, type Order, type RestQuery } from './params.js';
+import type { Column, RpcFunction, Table } from './schemaCache.js';
 
 /** A parameterised statement. */
 export interface Statement {
@@ -13,26 +12,34 @@ export interface Statement {
   result: 'json' | 'rowCount';
 }
 
-/** Bounds on what one statement may return (limits.ts: maxRows, maxResponseBytes). */
+/** Bounds on what one statement may return (limits.ts: maxRows, maxResponseBytes), and its form (media.ts). */
 export interface ResultBounds {
   maxRows: number;
   maxBytes: number;
+  /** Rendered as CSV (PostgREST's: a header line of the first row's keys, then each row's record text). */
+  csv?: boolean;
+  /** Null-valued keys left out of each row (`nulls=stripped`). */
+  stripNulls?: boolean;
 }
 
 export const quoteIdent = (name: string): string => pg.escapeIdentifier(name);
 const tableRef = (t: Table) => `${quoteIdent(t.schema)}.${quoteIdent(t.name)}`;
 
-/** @internal Collects parameters and returns their `$n::type` placeholders; at most MAX_STATEMENT_VALUES of them. */
+/**
+ * @internal Collects parameters and returns their placeholders; at most MAX_STATEMENT_VALUES of them. A typed
+ * one (`$1::uuid`) carries a column's value; an untyped one is a filter's value, which PostgreSQL types by what it
+ * is compared with, as PostgREST's "unknown" literals are.
+ */
 class Params {
   readonly values: unknown[] = [];
-  add(value: unknown, type: string): string {
+  add(value: unknown, type?: string): string {
     if (this.values.length === MAX_STATEMENT_VALUES) {
       throw new ApiError(413, 'payload_too_large', `the request needs more than ${MAX_STATEMENT_VALUES} values in one statement (rows × columns, filter values)`, {
         hint: 'send fewer rows per request',
       });
     }
     this.values.push(value);
-    return `$${this.values.length}::${type}`;
+    return type === undefined ? `$${this.values.length}` : `$${this.values.length}::${type}`;
   }
 }
 
@@ -46,37 +53,96 @@ function column(table: Table, name: string): Column {
   return col;
 }
 
-function filterSql(table: Table, f: Filter, params: Params): string {
-  const col = column(table, f.column);
-  const ident = quoteIdent(col.name);
-  const ops = { eq: '=', neq: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' } as const;
-  let sql: string;
-  if (f.op === 'is' && f.value !== 'null' && f.value !== 'not_null' && col.type !== 'boolean') {
-    throw badRequest('42804', `filter "${col.name}=is.${f.value as string}": is.${f.value as string} needs a boolean column; ${col.name} has type ${col.type}`, 'use is.null or is.not_null, or eq for a value');
+/**
+ * A field's SQL: the column, then its JSON path (`"payload"->$1::text->>(0)`), keys as parameters (the statement's
+ * text holds no value of the request); JSON paths need a json(b) column.
+ */
+function fieldSql(table: Table, f: Field, params: Params): string {
+  const col = column(table, f.name);
+  if (f.json.length > 0 && !col.isJson) {
+    throw badRequest('PGRST100', `"${f.name}${f.json.map((j) => j.arrow + j.key).join('')}": a JSON path needs a json or jsonb column; ${f.name} has type ${col.type}`);
   }
-  if (f.op === 'is') sql = `${ident} is ${f.value === 'not_null' ? 'not null' : (f.value as string)}`;
-  else if (f.op === 'in') sql = `${ident} = any(${params.add(f.value, `${col.type}[]`)})`;
-  else sql = `${ident} ${ops[f.op]} ${params.add(f.value, col.type)}`;
+  return quoteIdent(col.name) + f.json.map((j) => `${j.arrow}${j.index ? `(${Number(j.key)})` : params.add(j.key, 'text')}`).join('');
+}
+
+/** What a field is called in the answer: its alias, else the last JSON key, else the column (PostgREST's pgFmtAs). */
+function outputName(f: Field, alias: string | undefined): string {
+  if (alias !== undefined) return alias;
+  const keys = f.json.filter((j) => !j.index);
+  return keys.length > 0 ? keys[keys.length - 1]!.key : f.name;
+}
+
+/** The type a filter's field compares as: the column's, or json/jsonb/text after a JSON path. */
+function fieldType(table: Table, f: Field): string {
+  if (f.json.length === 0) return column(table, f.name).type;
+  return f.json[f.json.length - 1]!.arrow === '->>' ? 'text' : column(table, f.name).type;
+}
+
+function filterSql(table: Table, f: Filter, params: Params): string {
+  const target = fieldSql(table, f.field, params);
+  const o = f.operation;
+  let sql: string;
+  switch (o.kind) {
+    case 'is': {
+      const type = fieldType(table, f.field);
+      if (o.value !== 'null' && o.value !== 'not_null' && type !== 'boolean') {
+        const shown = f.field.name + f.field.json.map((j) => j.arrow + j.key).join('');
+        throw badRequest('42804', `filter "${shown}=is.${o.value}": is.${o.value} needs a boolean column; ${shown} has type ${type}`, 'use is.null or is.not_null, or eq for a value');
+      }
+      sql = `${target} is ${o.value === 'not_null' ? 'not null' : o.value}`;
+      break;
+    }
+    case 'in':
+      sql = `${target} = any(${params.add(o.values)})`;
+      break;
+    case 'isdistinct':
+      sql = `${target} is distinct from ${params.add(o.value)}`;
+      break;
+    case 'fts':
+      sql = `${target} @@ ${FTS_OPS[o.op]}(${o.language !== undefined ? `${params.add(o.language)}::regconfig, ` : ''}${params.add(o.value)})`;
+      break;
+    case 'compare': {
+      const like = o.op === 'like' || o.op === 'ilike';
+      const value = like ? o.value.replaceAll('*', '%') : o.value;
+      const operator = o.op in QUANT_OPS ? QUANT_OPS[o.op as keyof typeof QUANT_OPS] : SIMPLE_OPS[o.op as keyof typeof SIMPLE_OPS];
+      const operand = o.quant ? `${o.quant}(${params.add(value)})` : params.add(value);
+      sql = `${target} ${operator} ${operand}`;
+      break;
+    }
+  }
   return f.negate ? `not (${sql})` : sql;
 }
 
-function whereSql(table: Table, filters: Filter[], params: Params): string {
-  if (filters.length === 0) return '';
-  return ` where ${filters.map((f) => filterSql(table, f, params)).join(' and ')}`;
+function conditionSql(table: Table, c: Condition, params: Params): string {
+  if (c.kind === 'filter') return filterSql(table, c.filter, params);
+  const inner = c.children.map((child) => conditionSql(table, child, params)).join(` ${c.op} `);
+  return `${c.negate ? 'not ' : ''}(${inner})`;
 }
 
-function orderSql(table: Table, order: Order[]): string {
+function whereSql(table: Table, where: Condition[], params: Params): string {
+  if (where.length === 0) return '';
+  return ` where ${where.map((c) => conditionSql(table, c, params)).join(' and ')}`;
+}
+
+function orderSql(table: Table, order: Order[], params: Params): string {
   if (order.length === 0) return '';
   const terms = order.map((o) => {
     const nulls = o.nulls ? ` nulls ${o.nulls}` : '';
-    return `${quoteIdent(column(table, o.column).name)} ${o.descending ? 'desc' : 'asc'}${nulls}`;
+    return `${fieldSql(table, o.field, params)} ${o.descending ? 'desc' : 'asc'}${nulls}`;
   });
   return ` order by ${terms.join(', ')}`;
 }
 
-function selectList(table: Table, select: RestQuery['select']): string {
-  if (select === '*') return '*';
-  return select.map((name) => quoteIdent(column(table, name).name)).join(', ');
+function selectList(table: Table, select: RestQuery['select'], params: Params): string {
+  return select
+    .map((item) => {
+      if (item.kind === 'star') return '*';
+      const sql = fieldSql(table, item.field, params);
+      const cast = item.cast !== undefined ? `::${item.cast}` : '';
+      const named = item.alias !== undefined || item.field.json.length > 0 || item.cast !== undefined;
+      return named ? `${cast ? `(${sql})${cast}` : sql} as ${quoteIdent(outputName(item.field, item.alias))}` : sql;
+    })
+    .join(', ');
 }
 
 /**
@@ -86,9 +152,11 @@ function selectList(table: Table, select: RestQuery['select']): string {
  * result costs neither PostgreSQL nor this process the memory of the whole answer, and a write whose
  * representation is too big is rolled back (mobvibe.refuse_large_response, 20261203100001_schema_roles_rls.sql).
  */
-function asJsonArray(inner: string, maxBytes: number): string {
-  const max = Math.trunc(maxBytes);
-  return `with _rows as materialized (select row_to_json(_r)::text as j from (${inner}) _r),
+function asJsonArray(inner: string, bounds: ResultBounds): string {
+  const max = Math.trunc(bounds.maxBytes);
+  if (bounds.csv) return asCsv(inner, max);
+  const row = bounds.stripNulls ? 'json_strip_nulls(row_to_json(_r))' : 'row_to_json(_r)';
+  return `with _rows as materialized (select ${row}::text as j from (${inner}) _r),
     _size as (select count(*)::int as n, coalesce(sum(octet_length(j)), 0)::int8 as bytes from _rows)
     select case when _size.bytes > ${max} then mobvibe.refuse_large_response(_size.bytes, ${max})
                 else (select coalesce('[' || string_agg(j, ',') || ']', '[]') from _rows) end as body,
@@ -96,21 +164,37 @@ function asJsonArray(inner: string, maxBytes: number): string {
       from _size`;
 }
 
+/**
+ * CSV as PostgREST renders it: the first row's column names joined by commas, a newline, then each row's record
+ * text without its parentheses (PostgreSQL quotes a value holding a comma, quote, backslash, parenthesis or
+ * space, doubling quotes and backslashes; NULL is empty). No rows: the empty header and a newline.
+ */
+function asCsv(inner: string, max: number): string {
+  return `with _src as materialized (select * from (${inner}) _r),
+    _rows as (select substring(_s::text, 2, length(_s::text) - 2) as line from _src _s),
+    _size as (select count(*)::int as n, coalesce(sum(octet_length(line) + 1), 0)::int8 as bytes from _rows)
+    select case when _size.bytes > ${max} then mobvibe.refuse_large_response(_size.bytes, ${max})
+                else coalesce((select string_agg(k, ',') from json_object_keys((select row_to_json(_h) from _src _h limit 1)) k), '')
+                     || chr(10) || coalesce((select string_agg(line, chr(10)) from _rows), '') end as body,
+           _size.n
+      from _size`;
+}
+
 export function selectStatement(table: Table, q: RestQuery, bounds: ResultBounds): Statement {
   const params = new Params();
-  let inner = `select ${selectList(table, q.select)} from ${tableRef(table)}${whereSql(table, q.filters, params)}${orderSql(table, q.order)}`;
+  let inner = `select ${selectList(table, q.select, params)} from ${tableRef(table)}${whereSql(table, q.where, params)}${orderSql(table, q.order, params)}`;
   // db-max-rows, as PostgREST: the cap applies to every read, whatever limit was asked for.
   inner += ` limit ${Math.min(q.limit ?? Infinity, bounds.maxRows)}`;
   if (q.offset !== undefined) inner += ` offset ${q.offset}`;
-  return { text: asJsonArray(inner, bounds.maxBytes), values: params.values, result: 'json' };
+  return { text: asJsonArray(inner, bounds), values: params.values, result: 'json' };
 }
 
 export function countStatement(table: Table, q: RestQuery): Statement {
   const params = new Params();
-  return { text: `select count(*)::bigint::text as total from ${tableRef(table)}${whereSql(table, q.filters, params)}`, values: params.values, result: 'json' };
+  return { text: `select count(*)::bigint::text as total from ${tableRef(table)}${whereSql(table, q.where, params)}`, values: params.values, result: 'json' };
 }
 
-function toParam(col: Column, value: unknown): unknown {
+function toParam(col: Pick<Column, 'name' | 'type' | 'isJson'>, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (col.isJson) return JSON.stringify(value);
   if (typeof value === 'object') {
@@ -120,10 +204,10 @@ function toParam(col: Column, value: unknown): unknown {
 }
 
 /** With a representation wanted, RETURNING rendered as JSON; else the plain statement, counted by rowCount. */
-function returning(table: Table, q: RestQuery, wantRows: boolean, dml: string, values: unknown[], bounds: ResultBounds): Statement {
-  if (!wantRows) return { text: dml, values, result: 'rowCount' };
-  const text = `with _dml as (${dml} returning *) ${asJsonArray(`select ${selectList(table, q.select)} from _dml`, bounds.maxBytes).replace(/^with /, ', ')}`;
-  return { text, values, result: 'json' };
+function returning(table: Table, q: RestQuery, wantRows: boolean, dml: string, params: Params, bounds: ResultBounds): Statement {
+  if (!wantRows) return { text: dml, values: params.values, result: 'rowCount' };
+  const text = `with _dml as (${dml} returning *) ${asJsonArray(`select ${selectList(table, q.select, params)} from _dml`, bounds).replace(/^with /, ', ')}`;
+  return { text, values: params.values, result: 'json' };
 }
 
 export interface InsertOptions {
@@ -152,7 +236,7 @@ export function insertStatement(table: Table, q: RestQuery, o: InsertOptions, bo
       dml += ` on conflict (${target}) do update set ${sets}`;
     }
   }
-  return returning(table, q, o.wantRows, dml, params.values, bounds);
+  return returning(table, q, o.wantRows, dml, params, bounds);
 }
 
 export function updateStatement(table: Table, q: RestQuery, patch: Record<string, unknown>, wantRows: boolean, bounds: ResultBounds): Statement {
@@ -162,14 +246,14 @@ export function updateStatement(table: Table, q: RestQuery, patch: Record<string
     return `${quoteIdent(col.name)} = ${params.add(toParam(col, value), col.type)}`;
   });
   if (sets.length === 0) throw badRequest('PGRST102', 'PATCH body must be a JSON object with at least one column');
-  const dml = `update ${tableRef(table)} set ${sets.join(', ')}${whereSql(table, q.filters, params)}`;
-  return returning(table, q, wantRows, dml, params.values, bounds);
+  const dml = `update ${tableRef(table)} set ${sets.join(', ')}${whereSql(table, q.where, params)}`;
+  return returning(table, q, wantRows, dml, params, bounds);
 }
 
 export function deleteStatement(table: Table, q: RestQuery, wantRows: boolean, bounds: ResultBounds): Statement {
   const params = new Params();
-  const dml = `delete from ${tableRef(table)}${whereSql(table, q.filters, params)}`;
-  return returning(table, q, wantRows, dml, params.values, bounds);
+  const dml = `delete from ${tableRef(table)}${whereSql(table, q.where, params)}`;
+  return returning(table, q, wantRows, dml, params, bounds);
 }
 
 /**
@@ -183,7 +267,7 @@ export function rpcStatement(fn: RpcFunction, args: Record<string, unknown>, bou
     .map((arg) => `${quoteIdent(arg.name)} => ${params.add(toParam(arg, args[arg.name]), arg.type)}`);
   const call = `${quoteIdent(fn.schema)}.${quoteIdent(fn.name)}(${named.join(', ')})`;
   const text = fn.returnsSet
-    ? asJsonArray(`select * from ${call} limit ${bounds.maxRows}`, bounds.maxBytes)
+    ? asJsonArray(`select * from ${call} limit ${bounds.maxRows}`, bounds)
     : `select case when octet_length(_v) > ${Math.trunc(bounds.maxBytes)} then mobvibe.refuse_large_response(octet_length(_v), ${Math.trunc(bounds.maxBytes)}) else _v end as body, 1 as n
          from (select to_json(${call})::text as _v) _c`;
   return { text, values: params.values, result: 'json' };

@@ -1,18 +1,23 @@
 import { EventValidationError, MAX_EVENTS_PER_BATCH, isUuid, parseEventColumns } from '@mobvibe/events';
 import { ApiError, badRequest } from '../errors.js';
+import type { RpcFunction, Table } from './schemaCache.js';
+
+/** The tables and functions whose rows are this project's events (@mobvibe/events), checked before they are written. */
+const EVENTS_TABLE = 'public.session_events';
+const APPEND_FUNCTION = 'public.append_session_events';
 
 /**
  * Checks on rows written through REST, per table. session_events rows must carry a valid event
  * (@mobvibe/events); a batch is refused whole when any row is bad, so nothing is half-stored.
  */
 export function validateWrite(
-  table: string,
+  table: Pick<Table, 'schema' | 'name'>,
   rows: Record<string, unknown>[],
   mode: 'insert' | 'update',
   /** How a message names a bad row; by default `row N`, and only when there are several. */
   rowName: (index: number) => string | undefined = (index) => (rows.length > 1 ? `row ${index}` : undefined),
 ): void {
-  if (table !== 'session_events') return;
+  if (`${table.schema}.${table.name}` !== EVENTS_TABLE) return;
   if (mode === 'insert' && rows.length > MAX_EVENTS_PER_BATCH) {
     throw new ApiError(413, 'payload_too_large', `${rows.length} events in one request; the limit is ${MAX_EVENTS_PER_BATCH}`);
   }
@@ -40,8 +45,8 @@ const EVENT_KEYS = new Set(['id', 'session_id', 'event_type', 'payload']);
  * Checks on the arguments of an exposed function, per function. `append_session_events(events)` takes what a
  * session_events insert takes, each event with its id: a batch is refused whole when any event is bad.
  */
-export function validateRpcArgs(fn: string, args: Record<string, unknown>): void {
-  if (fn !== 'append_session_events') return;
+export function validateRpcArgs(fn: Pick<RpcFunction, 'schema' | 'name'>, args: Record<string, unknown>): void {
+  if (`${fn.schema}.${fn.name}` !== APPEND_FUNCTION) return;
   const events = args.events;
   if (!Array.isArray(events)) throw badRequest('PGRST102', `events must be a JSON array of events, got ${events === null ? 'null' : typeof events}`);
   if (events.length > MAX_EVENTS_PER_BATCH) {
@@ -58,5 +63,5 @@ export function validateRpcArgs(fn: string, args: Record<string, unknown>): void
       }
     }
   });
-  validateWrite('session_events', events as Record<string, unknown>[], 'insert', (i) => `events[${i}]`);
+  validateWrite({ schema: 'public', name: 'session_events' }, events as Record<string, unknown>[], 'insert', (i) => `events[${i}]`);
 }

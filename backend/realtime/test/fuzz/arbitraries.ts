@@ -226,7 +226,8 @@ export const REST_COLUMNS = ['id', 'user_id', 'title', 'status', 'created_at', '
 const FAKE_COLUMNS = ['nope', 'ID', 'payload->>x', 'payload->x', 'sessions(*)', 'id::text', 'alias:id', '', ' id', 'id ', 'or', 'and', 'not.or', 'not.and', 'select', 'order', 'limit', 'offset', 'columns', 'on_conflict', '__proto__', 'constructor', 'count()', '*'];
 export const columnName = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...REST_COLUMNS) }, { weight: 2, arbitrary: fc.constantFrom(...FAKE_COLUMNS) }, { weight: 1, arbitrary: mixedString(10) });
 
-const REST_OPS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'in', 'is', 'like', 'ilike', 'fts', 'cs', 'cd', 'ov', 'sl', 'match', 'EQ', '', 'x'];
+const REST_OPS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'in', 'is', 'like', 'ilike', 'fts', 'cs', 'cd', 'ov', 'sl', 'match', 'EQ', '', 'x',
+  'imatch', 'isdistinct', 'plfts', 'phfts', 'wfts', 'fts(english)', 'fts(nope)', 'sr', 'nxl', 'nxr', 'adj', 'eq(any)', 'like(all)', 'gt(any)', 'eq(some)'];
 const IS_VALUES = ['null', 'not_null', 'true', 'false', 'unknown', 'NULL', 'True', 'maybe', ''];
 
 export const restFilterValue = (cast: Cast) =>
@@ -240,7 +241,8 @@ export const restFilterValue = (cast: Cast) =>
     .map(({ not, op, value, noDot }) => `${not ? 'not.' : ''}${op}${noDot && value === '' ? '' : '.'}${value}`);
 
 const selectValue = fc.oneof(
-  fc.constantFrom('*', '', ' * ', 'id', 'id,title', 'id, *', '*,sessions(*)', 'payload->>x', 'count()', 'id::text', 'a:id', 'id,,title', ',', 'seq,event_type,payload', '"id"'),
+  fc.constantFrom('*', '', ' * ', 'id', 'id,title', 'id, *', '*,sessions(*)', 'payload->>x', 'count()', 'id::text', 'a:id', 'id,,title', ',', 'seq,event_type,payload', '"id"',
+    'payload->a->>0', 'payload->-1', 'n:payload->>message::int', 'id::double precision', 'id::x;drop', 'seq.sum()', '...sessions(*)', 'a:b:id', '"a""b":id', 'payload->"a,b"', 'id::text[]'),
   fc.array(columnName, { maxLength: 4 }).map((cs) => cs.join(',')),
 );
 const orderValue = fc.oneof(
@@ -264,7 +266,7 @@ export const restParam = (cast: Cast) =>
     { weight: 2, arbitrary: fc.tuple(fc.constant('order'), orderValue) },
     { weight: 2, arbitrary: fc.tuple(fc.constantFrom('limit', 'offset'), countValue) },
     { weight: 1, arbitrary: fc.tuple(fc.constantFrom('on_conflict', 'columns'), selectValue) },
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('or', 'and', 'not.or'), fc.constantFrom('(id.eq.1,title.eq.x)', '', 'x')) },
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('or', 'and', 'not.or', 'not.and'), fc.constantFrom('(id.eq.1,title.eq.x)', '', 'x', '(title.like.*a*,and(seq.gt.1,seq.lt.3))', '(payload->>x.eq.1,not.title.is.null)', '(title.in.("a,b",c),or(title.eq.x))', '(title.eq."unclosed)', '((', '(title.eq.{a,b})', '(x.y.eq.1)')) },
     { weight: 1, arbitrary: fc.tuple(mixedString(8), mixedString(12)) },
   );
 
