@@ -84,7 +84,7 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
       return respond(req, res, outcome, { offset: undefined }, 'GET');
     }
     const table = findTable(schema, nameIn(url, '/rest/v1/'), ctx.schema);
-    const query = parseQuery(url.searchParams);
+    const query = withRangeHeader(parseQuery(url.searchParams), req);
     const prefer = parsePrefer(req.headers.prefer);
     const outcome = await route(req, table, query, prefer, claims, principal, ctx);
     if (written !== undefined) written = outcome.rows;
@@ -103,6 +103,26 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, url:
     if (entered) ctx.inFlight.leave(principal);
     if (written !== undefined) ctx.writes.charge(principal, written);
   }
+}
+
+/**
+ * A read's `Range: first-[last]` header (Range-Unit `items`), as PostgREST honours it: intersected with `limit`
+ * and `offset`. Other methods ignore it, as PostgREST does.
+ */
+function withRangeHeader(q: RestQuery, req: IncomingMessage): RestQuery {
+  const raw = req.headers.range;
+  if (raw === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return q;
+  const unit = req.headers['range-unit'];
+  const m = /^(?:items=)?(\d{1,15})-(\d{0,15})$/.exec(raw.trim());
+  if (!m || (unit !== undefined && unit !== 'items')) {
+    throw badRequest('PGRST100', `Range: ${raw.slice(0, 60)}${unit === undefined ? '' : ` (Range-Unit: ${String(unit).slice(0, 20)})`}: expected first-last or first- in items`);
+  }
+  const first = Number(m[1]);
+  const last = m[2] === '' ? Infinity : Number(m[2]);
+  if (first > last) throw new ApiError(416, 'PGRST103', 'Requested range not satisfiable', { details: `the range ${raw.slice(0, 60)} ends before it starts` });
+  const start = Math.max(first, q.offset ?? 0);
+  const end = Math.min(last, q.limit === undefined ? Infinity : (q.offset ?? 0) + q.limit - 1);
+  return { ...q, offset: start, limit: end === Infinity ? undefined : Math.max(0, end - start + 1) };
 }
 
 /** Methods that write (RPC is POST: a function may write), counted in the write budget. */

@@ -185,6 +185,7 @@ function field(c: Cursor): Field {
 function list(c: Cursor): string[] {
   c.spaces();
   c.expect('(', 'a list in parentheses, like (a,b,c)');
+  c.spaces(); // as PostgREST's lexeme: blanks after "(" are dropped, those inside an element kept
   const values: string[] = [];
   for (;;) {
     values.push(listElement(c, false));
@@ -294,22 +295,10 @@ function logicTree(c: Cursor): Condition {
   }
   c.i = save;
   const f = field(c);
-  const path = embedded(f, c);
-  if (path) throw new Syntax(`"${path}" in a logic tree filters an embedded resource, which this server does not support`);
+  if (f.name === 'not' && f.json.length === 0) c.fail('not. negates a group here (not.or(...)); negate a filter after its column: column.not.op.value');
   c.expect('.', `"." after the column ${f.name}`);
   const { negate: not, operation: o } = operation(c, (cur) => listElement(cur, true));
   return { kind: 'filter', filter: { field: f, negate: not, operation: o } };
-}
-
-/** `a.b` where a field is expected names a column of an embedded resource: returns that text, else undefined. */
-function embedded(f: Field, c: Cursor): string | undefined {
-  if (f.json.length > 0 || c.peek() !== '.') return undefined;
-  const save = c.i;
-  c.i++;
-  const next = /^[\p{L}\p{N}_$"]+/u.exec(c.s.slice(c.i));
-  c.i = save;
-  if (!next || OPERATOR_NAMES.includes(next[0]) || next[0] === 'not') return undefined;
-  return `${f.name}.${next[0]}`;
 }
 
 /** The key of a filter parameter: a field (an embedded resource's `rel.col` is refused). */
