@@ -177,15 +177,22 @@ describe('append_session_events (POST /rest/v1/rpc)', () => {
     assert.deepEqual(await stored(session), []);
   });
 
-  it('answers other methods and query parameters with a clear error', async () => {
+  it('answers other methods with a clear error; select shapes its rows; GET runs read-only, so it cannot append', async () => {
     const url = `${t.url}/rest/v1/rpc/append_session_events`;
     const headers = { apikey: t.serviceRoleKey, authorization: `Bearer ${t.serviceRoleKey}`, 'content-type': 'application/json' };
-    const get = await fetch(url, { headers });
-    assert.equal(get.status, 405);
-    assert.equal(((await get.json()) as { code: string }).code, 'PGRST117');
-    const withQuery = await fetch(`${url}?select=seq`, { method: 'POST', headers, body: '{"events":[]}' });
-    assert.equal(withQuery.status, 400);
-    assert.match(((await withQuery.json()) as { message: string }).message, /query parameters \(select\) are not supported/);
+    const put = await fetch(url, { method: 'PUT', headers, body: '{}' });
+    assert.equal(put.status, 405);
+    assert.equal(((await put.json()) as { code: string }).code, 'PGRST101');
+    const session = await t.createSession(owner);
+    const event = terminal(session, 'shaped');
+    const shaped = await fetch(`${url}?select=seq`, { method: 'POST', headers, body: JSON.stringify({ events: [event] }) });
+    assert.equal(shaped.status, 200);
+    assert.deepEqual(await shaped.json(), [{ seq: 1 }]);
+    const viaGet = await fetch(`${url}?events=${encodeURIComponent(JSON.stringify([terminal(session, 'via get')]))}`, { headers });
+    assert.equal(viaGet.status, 405, 'a GET is read-only: the insert fails');
+    assert.equal(((await viaGet.json()) as { code: string }).code, '25006');
+    const { rows } = await t.sql.query('select count(*)::int as n from public.session_events where session_id = $1', [session]);
+    assert.equal(rows[0].n, 1, 'only the POST stored its event');
     const notObject = await fetch(url, { method: 'POST', headers, body: '[1]' });
     assert.equal(notObject.status, 400);
     assert.match(((await notObject.json()) as { message: string }).message, /must be a JSON object of arguments by name/);

@@ -47,7 +47,18 @@ const FIXTURE = `
     (5, '${alice}', 'plain', '{x}', '{"level": null}', 7, 'empty', '2025-12-31', 2, 'foxes and dogs'),
     (6, '${bob}', 'bob secret', '{x}', '{"kind": "a"}', 1, '[1,2)', '2026-01-01', 3, 'fox');
   insert into public.app_tasks (id, project_id, title, done, priority) values
-    (1, 1, 'write', true, 1), (2, 1, 'test', false, 3), (3, 2, 'ship', null, 5), (4, 4, 'ünï', true, null), (5, 6, 'bob task', false, 2);`;
+    (1, 1, 'write', true, 1), (2, 1, 'test', false, 3), (3, 2, 'ship', null, 5), (4, 4, 'ünï', true, null), (5, 6, 'bob task', false, 2);
+  -- Functions of the app, called by RPC as any user may.
+  create function public.tasks_above(min_priority int) returns setof public.app_tasks language sql stable
+    as 'select * from public.app_tasks where priority > min_priority';
+  create function public.task_titles() returns table (task_id bigint, title text) language sql stable
+    as 'select id, title from public.app_tasks';
+  create function public.priorities() returns setof int language sql stable as 'select priority from public.app_tasks order by id';
+  create function public.first_project() returns public.app_projects language sql stable
+    as 'select * from public.app_projects order by id limit 1';
+  create function public.echo(body jsonb) returns jsonb language sql immutable as 'select body';
+  create function public.touch(task bigint) returns void language sql volatile as 'update public.app_tasks set title = title where id = task';
+  create function public.count_tasks() returns bigint language sql volatile as 'select count(*) from public.app_tasks';`;
 
 before(async () => {
   t = await startTestServer();
@@ -55,7 +66,8 @@ before(async () => {
   // The fixture's DDL reloads the schema cache when it commits; wait until both tables are served.
   for (const deadline = Date.now() + 5_000; ; await new Promise((r) => setTimeout(r, 50))) {
     const [a, b] = await Promise.all(['app_projects', 'app_tasks'].map((table) => t.serviceClient().from(table).select('id').limit(1)));
-    if (a!.status === 200 && b!.status === 200) break;
+    const fn = await t.serviceClient().rpc('count_tasks');
+    if (a!.status === 200 && b!.status === 200 && fn.status === 200) break;
     if (Date.now() > deadline) throw new Error('fixture tables not served within 5 s');
   }
 });
@@ -238,5 +250,69 @@ describe('REST against PostgreSQL: supabase-js queries and the same SQL as the s
     assert.equal(res.headers.get('location'), '/app_tasks?id=eq.200');
     assert.equal(await res.text(), '');
     await t.sql.query('delete from public.app_tasks where id = 200');
+  });
+});
+
+describe('RPC against PostgreSQL: any function, GET and POST, results shaped like a table', () => {
+  it('a set of rows, with select, filters, order and limit on the result (POST and GET)', async () => {
+    const db = t.userClient(alice);
+    const expected = await asUser(alice, `select id, title from public.tasks_above(1) order by priority desc limit 2`);
+    const post = await db.rpc('tasks_above', { min_priority: 1 }).select('id, title').order('priority', { ascending: false }).limit(2);
+    assert.equal(post.error, null, JSON.stringify(post.error));
+    assert.deepEqual(post.data, expected);
+    const get = await db.rpc('tasks_above', { min_priority: 1 }, { get: true }).select('id, title').order('priority', { ascending: false }).limit(2);
+    assert.deepEqual(get.data, expected);
+    const filtered = await db.rpc('tasks_above', { min_priority: 0 }).select('id').or('done.is.null,title.eq.test');
+    assert.deepEqual(sorted(filtered.data as unknown[]), sorted(await asUser(alice, `select id from public.tasks_above(0) where done is null or title = 'test'`)));
+  });
+
+  it('returns table (...) and OUT columns are columns; a set of scalars is an array of values; one composite is an object', async () => {
+    const db = t.userClient(alice);
+    assert.deepEqual(sorted((await db.rpc('task_titles').select('title').gte('task_id', 2)).data as unknown[]), sorted(await asUser(alice, `select title from public.task_titles() where task_id >= 2`)));
+    const values = await db.rpc('priorities');
+    assert.deepEqual(values.data, (await asUser(alice, `select p from public.priorities() p`)).map((r) => (r as { p: unknown }).p));
+    const one = await db.rpc('first_project');
+    const [row] = await asUser(alice, `select * from public.first_project()`);
+    assert.deepEqual(one.data, row);
+    // No row: PostgreSQL's `select * from first_project()` is one row of NULLs, and so is the answer.
+    const stranger = randomUUID();
+    const none = await t.userClient(stranger).rpc('first_project');
+    assert.deepEqual(none.data, (await asUser(stranger, `select * from public.first_project()`))[0]);
+  });
+
+  it('params=single-object passes the body as the json argument; a void function answers 204', async () => {
+    const res = await fetch(`${t.url}/rest/v1/rpc/echo`, {
+      method: 'POST',
+      headers: { apikey: t.anonKey, authorization: `Bearer ${t.tokenFor(alice)}`, 'content-type': 'application/json', prefer: 'params=single-object' },
+      body: JSON.stringify({ any: ['shape', 1, null] }),
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { any: ['shape', 1, null] });
+    // supabase-js sends an object argument of a GET call as "[object Object]": the JSON goes by hand.
+    const echoed = await fetch(`${t.url}/rest/v1/rpc/echo?body=${encodeURIComponent('{"a":"b"}')}`, { headers: { apikey: t.anonKey, authorization: `Bearer ${t.tokenFor(alice)}` } });
+    assert.deepEqual(await echoed.json(), { a: 'b' }, 'a json argument in the query string is parsed as JSON');
+    const notJson = await t.userClient(alice).rpc('echo', { body: { a: 'b' } }, { get: true });
+    assert.equal(notJson.status, 400, '"[object Object]" is not JSON');
+    const touched = await t.userClient(alice).rpc('touch', { task: 1 });
+    assert.equal(touched.status, 204);
+    assert.equal(touched.error, null);
+  });
+
+  it('GET runs in a read-only transaction: a function that writes fails with 405, one that only reads works', async () => {
+    const write = await t.userClient(alice).rpc('touch', { task: 1 }, { get: true });
+    assert.equal(write.status, 405);
+    assert.equal(write.error?.code, '25006');
+    const read = await t.userClient(alice).rpc('count_tasks', undefined, { get: true });
+    assert.equal(read.error, null);
+    assert.equal(read.data, 4, "RLS: alice's four tasks");
+  });
+
+  it('scalar results refuse shaping; other methods are 405 PGRST101', async () => {
+    const shaped = await t.userClient(alice).rpc('count_tasks').select('x');
+    assert.equal(shaped.status, 400);
+    assert.match(shaped.error!.message, /returns a scalar/);
+    const put = await fetch(`${t.url}/rest/v1/rpc/count_tasks`, { method: 'PUT', headers: { apikey: t.anonKey, authorization: `Bearer ${t.tokenFor(alice)}` } });
+    assert.equal(put.status, 405);
+    assert.equal(((await put.json()) as { code: string }).code, 'PGRST101');
   });
 });

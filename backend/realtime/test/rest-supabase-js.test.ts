@@ -158,8 +158,8 @@ describe('supabase-js against /rest/v1', () => {
     const geo = await db.from('sessions').select('*').geojson();
     assert.equal(geo.status, 406);
     assert.equal(geo.error!.code, 'PGRST107');
-    const params = await fetch(`${t.url}/rest/v1/sessions?select=id`, { headers: { apikey: t.serviceRoleKey, authorization: `Bearer ${t.serviceRoleKey}`, prefer: 'params=single-object' } });
-    assert.equal(params.status, 400);
+    const params = await fetch(`${t.url}/rest/v1/sessions?select=id`, { headers: { apikey: t.serviceRoleKey, authorization: `Bearer ${t.serviceRoleKey}`, prefer: 'timezone=Asia/Tokyo' } });
+    assert.equal(params.status, 400, 'PostgREST would render timestamps in that zone: refused, not ignored');
     assert.equal(((await params.json()) as { code: string }).code, 'PGRST122');
     const strict = await fetch(`${t.url}/rest/v1/sessions?select=id`, { headers: { apikey: t.serviceRoleKey, authorization: `Bearer ${t.serviceRoleKey}`, prefer: 'handling=strict, frobnicate=yes' } });
     assert.equal(strict.status, 400);

@@ -191,16 +191,69 @@ function findFunction(schema: string, name: string, given: string[], cache: Sche
   });
 }
 
-/** `POST /rest/v1/rpc/<function>` with the arguments by name in a JSON object, in one transaction. */
+/**
+ * `/rest/v1/rpc/<function>`, as PostgREST calls functions: POST with the arguments by name in a JSON object (or,
+ * with `Prefer: params=single-object`, the whole body as the one json argument); GET and HEAD with them in the
+ * query string, in a read-only transaction (a function that writes fails there, 405). Other query parameters
+ * shape a result of rows as they shape a table's.
+ */
 async function call(req: IncomingMessage, schema: string, name: string, url: RequestTarget, claims: JwtClaims, ctx: RestContext): Promise<Outcome> {
-  if (req.method !== 'POST') throw new ApiError(405, 'PGRST117', `method ${req.method} is not supported on /rest/v1/rpc/${name}; call functions with POST`);
-  const unsupported = [...url.searchParams.keys()];
-  if (unsupported.length > 0) throw badRequest('PGRST100', `query parameters (${unsupported.join(', ')}) are not supported on /rest/v1/rpc by this server`);
-  const args = await readJsonBody(req, bodyLimits(ctx));
-  if (!isObject(args)) throw badRequest('PGRST102', `the body of /rest/v1/rpc/${name} must be a JSON object of arguments by name`);
-  const fn = findFunction(schema, name, Object.keys(args), ctx.schema);
+  const read = req.method === 'GET' || req.method === 'HEAD';
+  if (!read && req.method !== 'POST') throw new ApiError(405, 'PGRST101', `Cannot use the ${req.method} method on RPC`);
+  const prefer = parsePrefer(req.headers.prefer);
+  const candidates = ctx.schema.functions(schema, name);
+  let args: Record<string, unknown>;
+  let shaping = url.searchParams;
+  let fn: RpcFunction;
+  if (read) {
+    // Parameters named like an argument of the function are arguments; the others shape the result.
+    const argNames = new Set(candidates.flatMap((f) => f.args.map((a) => a.name)));
+    args = {};
+    shaping = new URLSearchParams();
+    for (const [key, value] of url.searchParams) {
+      if (!argNames.has(key)) shaping.append(key, value);
+      else if (key in args) throw badRequest('PGRST100', `argument ${key} of ${schema}.${name} is given twice: variadic arguments by repeated parameters are not supported; call with POST and an array`);
+      else args[key] = value;
+    }
+    fn = findFunction(schema, name, Object.keys(args), ctx.schema);
+    for (const arg of fn.args) {
+      if (!arg.isJson || !(arg.name in args)) continue;
+      try {
+        args[arg.name] = JSON.parse(args[arg.name] as string);
+      } catch {
+        throw badRequest('22P02', `argument ${arg.name} of ${schema}.${name} has type ${arg.type}: ${String(args[arg.name]).slice(0, 60)} is not JSON`);
+      }
+    }
+  } else {
+    const body = await readJsonBody(req, bodyLimits(ctx));
+    if (prefer.singleObject) {
+      const one = candidates.filter((f) => f.args.length === 1 && f.args[0]!.isJson);
+      if (one.length !== 1) {
+        throw new ApiError(404, 'PGRST202', `Could not find the function ${schema}.${name} with a single json or jsonb argument in the schema cache`, { hint: 'params=single-object passes the whole body as the one json/jsonb argument' });
+      }
+      fn = one[0]!;
+      args = { [fn.args[0]!.name]: body };
+    } else {
+      if (!isObject(body)) throw badRequest('PGRST102', `the body of /rest/v1/rpc/${name} must be a JSON object of arguments by name`);
+      args = body;
+      fn = findFunction(schema, name, Object.keys(args), ctx.schema);
+    }
+  }
   validateRpcArgs(fn, args);
-  return write(req, ctx.db, claims, rpcStatement(fn, args, boundsOf(ctx, req)));
+  const stmt = rpcStatement(fn, args, parseQuery(shaping), boundsOf(ctx, req));
+  const outcome = read ? await readOnly(ctx.db, claims, stmt) : await write(req, ctx.db, claims, stmt);
+  if (fn.returns === 'void') return { status: 204, body: undefined, rows: 0, total: undefined };
+  // One composite (not a set): the object itself, or null, as PostgREST answers it.
+  if (fn.returns === 'rows' && !fn.returnsSet && outcome.body !== undefined && mediaOf(req).kind === 'array') {
+    return { ...outcome, body: outcome.rows === 0 ? 'null' : outcome.body.slice(1, -1) };
+  }
+  return outcome;
+}
+
+/** A statement in a read-only transaction (GET and HEAD calls): a function that writes fails with 25006 (405). */
+async function readOnly(db: Database, claims: JwtClaims, stmt: Statement): Promise<Outcome> {
+  const [, result] = await db.asCallerBatch(claims, [{ text: 'set transaction read only', values: [] }, stmt]);
+  return outcome200(stmt, result!);
 }
 
 /**

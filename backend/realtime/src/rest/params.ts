@@ -456,6 +456,8 @@ export interface Prefer {
   missingDefault: boolean;
   /** `max-affected=N` with `handling=strict`: a PATCH or DELETE touching more rows fails and is rolled back. */
   maxAffected: number | undefined;
+  /** `params=single-object`: an RPC's whole JSON body is the function's one json/jsonb argument. */
+  singleObject: boolean;
 }
 
 const PREFER_VALUES: Record<string, string[]> = {
@@ -464,12 +466,14 @@ const PREFER_VALUES: Record<string, string[]> = {
   resolution: ['ignore-duplicates', 'merge-duplicates'],
   missing: ['default', 'null'],
   handling: ['lenient', 'strict'],
+  params: ['single-object'],
 };
 
 /**
  * Parses Prefer. With `handling=strict` any preference this server does not apply is a 400 (PGRST122, as
  * PostgREST); otherwise, as PostgREST's lenient default, unknown ones are ignored — except those PostgREST would
- * apply and this server does not (`params=`, `timezone=`): ignoring them would change the answer, so they are refused.
+ * apply and this server does not (`timezone=`, `params=` other than single-object): ignoring them would change the
+ * answer, so they are refused.
  */
 export function parsePrefer(header: string | string[] | undefined): Prefer {
   const items = (Array.isArray(header) ? header.join(',') : header ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -500,5 +504,6 @@ export function parsePrefer(header: string | string[] | undefined): Prefer {
     missingDefault: values.get('missing') === 'default',
     // As PostgREST: only strict handling applies it.
     maxAffected: strict && values.has('max-affected') ? Number(values.get('max-affected')) : undefined,
+    singleObject: values.get('params') === 'single-object',
   };
 }

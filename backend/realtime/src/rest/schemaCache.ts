@@ -52,8 +52,12 @@ export interface RpcFunction {
   args: FunctionArg[];
   /** Returns a set (`setof`, `returns table`): answered as a JSON array of rows; otherwise as one JSON value. */
   returnsSet: boolean;
-  /** `v`olatile, `s`table or `i`mmutable (pg_proc.provolatile): a GET may call only the last two, as in PostgREST. */
+  /** `v`olatile, `s`table or `i`mmutable (pg_proc.provolatile). A GET runs in a read-only transaction, as PostgREST's. */
   volatility: 'v' | 's' | 'i';
+  /** `void`: answered 204; `scalar`: one value; `rows`: rows of `columns` (a composite, `returns table`, OUT arguments). */
+  returns: 'void' | 'scalar' | 'rows';
+  /** The result's columns when it returns rows, so select, filters and order apply to them as to a table's. */
+  columns: Map<string, Column>;
 }
 
 /** The roles PostgREST serves (Supabase's): an object none of them holds a privilege on is not in the cache. */
@@ -116,7 +120,7 @@ export async function readSchema(db: pg.Pool | pg.ClientBase, schemas: readonly 
     if (row.kind === 'p') table.primaryKey = row.columns;
     else table.foreignKeys.push({ name: row.name, columns: row.columns, references: { schema: row.ref_schema!, table: row.ref_table!, columns: row.ref_columns! } });
   }
-  const procs = await db.query<{ schema: string; name: string; arg_names: string[] | null; arg_types: string[]; defaults: number; returns_set: boolean; volatility: 'v' | 's' | 'i' }>(
+  const procs = await db.query<{ schema: string; name: string; arg_names: string[] | null; arg_types: string[]; defaults: number; returns_set: boolean; volatility: 'v' | 's' | 'i'; return_type: string; out_names: string[] | null; out_types: string[] | null }>(
     // proargnames also names OUT arguments (those of `returns table`), in declaration order; proargmodes says which
     // are inputs, and is null when all are. Trigger functions and those taking `internal` cannot be called.
     `with api as (select rolname from pg_roles where rolname = any($2::text[]))
@@ -125,8 +129,23 @@ export async function readSchema(db: pg.Pool | pg.ClientBase, schemas: readonly 
             case when p.proargmodes is null then p.proargnames
                  else array(select u.name from unnest(p.proargnames, p.proargmodes) with ordinality as u(name, mode, i)
                              where u.mode in ('i', 'b', 'v') order by u.i) end as arg_names,
-            array(select format_type(t, null) from unnest(p.proargtypes) with ordinality as a(t, i) order by i) as arg_types
+            array(select format_type(t, null) from unnest(p.proargtypes) with ordinality as a(t, i) order by i) as arg_types,
+            p.prorettype::regtype::text as return_type,
+            -- The result's columns: OUT and TABLE arguments, else the attributes of a composite return type.
+            coalesce(
+              case when p.proargmodes is not null then
+                nullif(array(select u.name from unnest(p.proargnames, p.proargmodes) with ordinality as u(name, mode, i)
+                       where u.mode in ('o', 'b', 't') order by u.i), '{}') end,
+              array(select a.attname from pg_attribute a where a.attrelid = rt.typrelid and a.attnum > 0 and not a.attisdropped order by a.attnum)
+            ) as out_names,
+            coalesce(
+              case when p.proargmodes is not null then
+                nullif(array(select format_type(u.t, null) from unnest(p.proallargtypes, p.proargmodes) with ordinality as u(t, mode, i)
+                       where u.mode in ('o', 'b', 't') order by u.i), '{}') end,
+              array(select format_type(a.atttypid, a.atttypmod) from pg_attribute a where a.attrelid = rt.typrelid and a.attnum > 0 and not a.attisdropped order by a.attnum)
+            ) as out_types
        from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+       join pg_type rt on rt.oid = p.prorettype
       where n.nspname = any($1::text[]) and p.prokind = 'f'
         and p.prorettype not in ('trigger'::regtype, 'event_trigger'::regtype, 'internal'::regtype)
         and not ('internal'::regtype = any(p.proargtypes))
@@ -146,7 +165,15 @@ export async function readSchema(db: pg.Pool | pg.ClientBase, schemas: readonly 
     if (args.some((a) => a.name === '')) continue;
     const key = `${row.schema}.${row.name}`;
     const list = functions.get(key) ?? [];
-    list.push({ schema: row.schema, name: row.name, args, returnsSet: row.returns_set, volatility: row.volatility });
+    const outNames = row.out_names ?? [];
+    const columns = new Map<string, Column>(
+      outNames.map((name, i) => {
+        const type = row.out_types?.[i] ?? 'text';
+        return [name, { name, type, isJson: type === 'json' || type === 'jsonb', nullable: true }];
+      }),
+    );
+    const returns = row.return_type === 'void' ? 'void' : columns.size > 0 ? 'rows' : 'scalar';
+    list.push({ schema: row.schema, name: row.name, args, returnsSet: row.returns_set, volatility: row.volatility, returns, columns });
     functions.set(key, list);
   }
   return { schemas, tables, functions };

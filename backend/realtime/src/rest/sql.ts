@@ -152,10 +152,11 @@ function selectList(table: Table, select: RestQuery['select'], params: Params): 
  * result costs neither PostgreSQL nor this process the memory of the whole answer, and a write whose
  * representation is too big is rolled back (mobvibe.refuse_large_response, 20261203100001_schema_roles_rls.sql).
  */
-function asJsonArray(inner: string, bounds: ResultBounds): string {
+function asJsonArray(inner: string, bounds: ResultBounds, scalar = false): string {
   const max = Math.trunc(bounds.maxBytes);
-  if (bounds.csv) return asCsv(inner, max);
-  const row = bounds.stripNulls ? 'json_strip_nulls(row_to_json(_r))' : 'row_to_json(_r)';
+  if (bounds.csv && !scalar) return asCsv(inner, max);
+  // A set of scalars (`returns setof int`) is an array of the values, as PostgREST's pgrst_scalar.
+  const row = scalar ? `coalesce(to_json(_r._s)::text, 'null')` : bounds.stripNulls ? 'json_strip_nulls(row_to_json(_r))' : 'row_to_json(_r)';
   return `with _rows as materialized (select ${row}::text as j from (${inner}) _r),
     _size as (select count(*)::int as n, coalesce(sum(octet_length(j)), 0)::int8 as bytes from _rows)
     select case when _size.bytes > ${max} then mobvibe.refuse_large_response(_size.bytes, ${max})
@@ -257,18 +258,37 @@ export function deleteStatement(table: Table, q: RestQuery, wantRows: boolean, b
 }
 
 /**
- * A call of an exposed function with named arguments (`fn(a => $1::type)`), every argument given or defaulted.
- * A set-returning function answers with a JSON array of its rows; any other with its one value as JSON.
+ * A call of a function with named arguments (`fn(a => $1::type)`), every argument given or defaulted. A function
+ * returning rows answers with a JSON array of them (one object when it returns a single composite), and `q`'s
+ * select, filters, order, limit and offset apply to them as to a table's rows; a set of scalars is an array of
+ * the values; a scalar is its JSON; `void` is nothing (204).
  */
-export function rpcStatement(fn: RpcFunction, args: Record<string, unknown>, bounds: ResultBounds): Statement {
+export function rpcStatement(fn: RpcFunction, args: Record<string, unknown>, q: RestQuery, bounds: ResultBounds): Statement {
   const params = new Params();
   const named = fn.args
     .filter((arg) => arg.name in args)
     .map((arg) => `${quoteIdent(arg.name)} => ${params.add(toParam(arg, args[arg.name]), arg.type)}`);
   const call = `${quoteIdent(fn.schema)}.${quoteIdent(fn.name)}(${named.join(', ')})`;
-  const text = fn.returnsSet
-    ? asJsonArray(`select * from ${call} limit ${bounds.maxRows}`, bounds)
-    : `select case when octet_length(_v) > ${Math.trunc(bounds.maxBytes)} then mobvibe.refuse_large_response(octet_length(_v), ${Math.trunc(bounds.maxBytes)}) else _v end as body, 1 as n
-         from (select to_json(${call})::text as _v) _c`;
-  return { text, values: params.values, result: 'json' };
+  const shaped = q.where.length > 0 || q.order.length > 0 || q.limit !== undefined || q.offset !== undefined || q.select.some((s) => s.kind !== 'star');
+  if (fn.returns !== 'rows' && shaped) {
+    throw badRequest('PGRST100', `${fn.schema}.${fn.name} returns ${fn.returns === 'void' ? 'nothing' : 'a scalar'}: select, filters, order, limit and offset apply only to a function returning rows`);
+  }
+  if (fn.returns === 'void') return { text: `select ${call}`, values: params.values, result: 'rowCount' };
+  if (fn.returns === 'scalar' && fn.returnsSet) {
+    return { text: asJsonArray(`select _s from ${call} _s limit ${bounds.maxRows}`, bounds, true), values: params.values, result: 'json' };
+  }
+  if (fn.returns === 'scalar') {
+    const max = Math.trunc(bounds.maxBytes);
+    return {
+      text: `select case when octet_length(_v) > ${max} then mobvibe.refuse_large_response(octet_length(_v), ${max}) else _v end as body, 1 as n
+         from (select to_json(${call})::text as _v) _c`,
+      values: params.values,
+      result: 'json',
+    };
+  }
+  const result: Table = { schema: fn.schema, name: fn.name, kind: 'table', columns: fn.columns, primaryKey: [], foreignKeys: [] };
+  let inner = `select ${selectList(result, q.select, params)} from ${call} ${quoteIdent(fn.name)}${whereSql(result, q.where, params)}${orderSql(result, q.order, params)}`;
+  inner += ` limit ${Math.min(q.limit ?? Infinity, bounds.maxRows)}`;
+  if (q.offset !== undefined) inner += ` offset ${q.offset}`;
+  return { text: asJsonArray(inner, bounds), values: params.values, result: 'json' };
 }
