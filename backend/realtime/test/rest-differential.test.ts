@@ -148,6 +148,13 @@ const CASES: Case[] = [
   { name: 'order, nullslast, range (limit and offset)', rest: (db) => db.from('app_projects').select('id, budget').order('budget', { ascending: true, nullsFirst: false }).order('id').range(1, 3), sql: `select id, budget from public.app_projects order by budget asc nulls last, id limit 3 offset 1`, ordered: true },
   { name: 'a column named in quotes, and every column', rest: (db) => db.from('app_tasks').select('"title", *').order('id'), sql: `select title, * from public.app_tasks order by id`, ordered: true },
   { name: 'RLS: the related table shows only what the owner may read', rest: (db) => db.from('app_tasks').select('id, title').or('done.is.null,priority.gte.2'), sql: `select id, title from public.app_tasks where done is null or priority >= 2` },
+  // Embedding through the foreign key app_tasks.project_id -> app_projects.id, both ways and two levels deep.
+  { name: 'embed one-to-many, ordered inside', rest: (db) => db.from('app_projects').select('id, name, app_tasks(id, title)').order('id').order('id', { referencedTable: 'app_tasks' }), sql: `select p.id, p.name, coalesce((select json_agg(e) from (select t.id, t.title from public.app_tasks t where t.project_id = p.id order by t.id) e), '[]') as app_tasks from public.app_projects p order by p.id`, ordered: true },
+  { name: 'embed many-to-one with an alias', rest: (db) => db.from('app_tasks').select('id, project:app_projects(name, budget)').order('id'), sql: `select t.id, (select row_to_json(e) from (select p.name, p.budget from public.app_projects p where p.id = t.project_id) e) as project from public.app_tasks t order by t.id`, ordered: true },
+  { name: 'embed with filters and a limit on the embedded rows', rest: (db) => db.from('app_projects').select('id, app_tasks(title)').eq('app_tasks.done', false).order('id').limit(1, { referencedTable: 'app_tasks' }), sql: `select p.id, coalesce((select json_agg(e) from (select t.title from public.app_tasks t where t.project_id = p.id and t.done = false limit 1) e), '[]') as app_tasks from public.app_projects p order by p.id`, ordered: true },
+  { name: 'embed !inner keeps only parents with a match', rest: (db) => db.from('app_projects').select('id, app_tasks!inner(id)').gte('app_tasks.priority', 3), sql: `select p.id, coalesce((select json_agg(e) from (select t.id from public.app_tasks t where t.project_id = p.id and t.priority >= 3) e), '[]') as app_tasks from public.app_projects p where exists (select 1 from public.app_tasks t where t.project_id = p.id and t.priority >= 3)` },
+  { name: 'embed two levels: a task, its project, the project\'s tasks', rest: (db) => db.from('app_tasks').select('id, app_projects(name, app_tasks(id))').order('id').order('id', { referencedTable: 'app_projects.app_tasks' }), sql: `select t.id, (select row_to_json(e) from (select p.name, coalesce((select json_agg(e2) from (select t2.id from public.app_tasks t2 where t2.project_id = p.id order by t2.id) e2), '[]') as app_tasks from public.app_projects p where p.id = t.project_id) e) as app_projects from public.app_tasks t order by t.id`, ordered: true },
+  { name: 'embed disambiguated by the constraint name, with or inside', rest: (db) => db.from('app_projects').select('id, app_tasks!app_tasks_project_id_fkey(id)').or('priority.eq.1,priority.eq.5', { referencedTable: 'app_tasks' }).order('id').order('id', { referencedTable: 'app_tasks' }), sql: `select p.id, coalesce((select json_agg(e) from (select t.id from public.app_tasks t where t.project_id = p.id and (t.priority = 1 or t.priority = 5) order by t.id) e), '[]') as app_tasks from public.app_projects p order by p.id`, ordered: true },
 ];
 
 describe('REST against PostgreSQL: supabase-js queries and the same SQL as the same user', () => {
@@ -232,6 +239,21 @@ describe('REST against PostgreSQL: supabase-js queries and the same SQL as the s
     assert.deepEqual(await (await get('1-', '&limit=3')).json(), [{ id: 2 }, { id: 3 }], 'limit 3 (rows 0-2) within 1-: rows 1 and 2');
     assert.equal((await get('3-1')).status, 416);
     assert.equal((await get('x-y')).status, 400);
+  });
+
+  it('embedding errors: no relationship is 400 PGRST200, filters on an embed not selected 400 PGRST108; counts follow !inner', async () => {
+    const db = t.userClient(alice);
+    const none = await db.from('app_projects').select('id, sessions(id)');
+    assert.equal(none.status, 400);
+    assert.equal(none.error?.code, 'PGRST200');
+    const unselected = await db.from('app_projects').select('id').eq('app_tasks.done', true);
+    assert.equal(unselected.error?.code, 'PGRST108');
+    const counted = await db.from('app_projects').select('id, app_tasks!inner(id)', { count: 'exact', head: true }).eq('app_tasks.done', true);
+    const [{ n }] = (await asUser(alice, `select count(*)::int as n from public.app_projects p where exists (select 1 from public.app_tasks t where t.project_id = p.id and t.done = true)`)) as Array<{ n: number }>;
+    assert.equal(counted.count, n);
+    const write = await db.from('app_tasks').insert({ id: 300, project_id: 1, title: 'x' }).select('id, app_projects(name)');
+    assert.equal(write.status, 400, 'embedding in a write\'s answer is refused, and the write rolled back');
+    assert.deepEqual(await asUser(alice, 'select id from public.app_tasks where id = 300'), []);
   });
 
   it('not.or= negates a whole group', async () => {

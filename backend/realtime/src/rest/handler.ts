@@ -272,7 +272,7 @@ async function route(req: IncomingMessage, table: Table, q: RestQuery, prefer: P
   switch (req.method) {
     case 'GET':
     case 'HEAD':
-      return single(req, await read(ctx.db, claims, table, q, prefer, boundsOf(ctx, req)));
+      return single(req, await read(ctx, claims, table, q, prefer, boundsOf(ctx, req)));
     case 'POST': {
       const rows = asRows(await readJsonBody(req, bodyLimits(ctx)));
       validateWrite(table, rows, 'insert');
@@ -303,10 +303,10 @@ async function route(req: IncomingMessage, table: Table, q: RestQuery, prefer: P
 }
 
 /** A read: the select (and the count, when asked) in one round trip; reads need no rollback, so `.single()` is checked after. */
-async function read(db: Database, claims: JwtClaims, table: Table, q: RestQuery, prefer: Prefer, bounds: ResultBounds): Promise<Outcome> {
-  const select = selectStatement(table, q, bounds);
-  const statements = prefer.count ? [select, countStatement(table, q)] : [select];
-  const [rows, count] = await db.asCallerBatch(claims, statements);
+async function read(ctx: RestContext, claims: JwtClaims, table: Table, q: RestQuery, prefer: Prefer, bounds: ResultBounds): Promise<Outcome> {
+  const select = selectStatement(table, q, bounds, ctx.schema);
+  const statements = prefer.count ? [select, countStatement(table, q, ctx.schema)] : [select];
+  const [rows, count] = await ctx.db.asCallerBatch(claims, statements);
   const outcome = outcome200(statements[0]!, rows!);
   if (!prefer.count) return outcome;
   const total = (count!.rows[0]?.total as string | undefined) ?? '0';

@@ -2,8 +2,9 @@
  * A request's query string and Prefer header, parsed as PostgREST parses them (its ApiRequest/QueryParams.hs):
  * field names (quoted or `a-b` dashed), JSON paths `->`/`->>`, filters `[not.]op.value` with quantifiers and
  * full-text languages, `in` lists with PostgREST's quoting, logic trees `or=(…)`/`and=(…)` nested, order terms
- * and select lists with aliases and casts. Syntax only: columns are checked against the table in sql.ts.
- * What this server does not implement (embedding, aggregates) is a 400 that names it, never ignored.
+ * and select lists with aliases, casts and embedded resources (with their own filters, order and paging).
+ * Syntax only: columns and relationships are checked against the schema cache in sql.ts. What this server does
+ * not implement (spread embedding, aggregates) is a 400 that names it, never ignored.
  */
 import { ApiError, badRequest } from '../errors.js';
 
@@ -46,7 +47,32 @@ export interface Filter {
 /** A filter, or an `and`/`or` group of conditions (`not.or=(…)` negates the group). */
 export type Condition = { kind: 'filter'; filter: Filter } | { kind: 'group'; op: 'and' | 'or'; negate: boolean; children: Condition[] };
 
-export type SelectItem = { kind: 'star' } | { kind: 'field'; field: Field; alias: string | undefined; cast: string | undefined };
+export type SelectItem =
+  | { kind: 'star' }
+  | { kind: 'field'; field: Field; alias: string | undefined; cast: string | undefined }
+  | Embed;
+
+/**
+ * An embedded resource, `alias:name!hint!inner(select…)`: a table related to this one by a foreign key, its rows
+ * nested under `alias` (or `name`). `hint` names the foreign key (constraint or column) when several relate them.
+ */
+export interface Embed {
+  kind: 'embed';
+  name: string;
+  alias: string | undefined;
+  hint: string | undefined;
+  /** `!inner`: only rows of the parent that have a matching embedded row. */
+  inner: boolean;
+  select: SelectItem[];
+}
+
+/** Filters, order and paging of an embedded resource (`rel.col=eq.1`, `rel.order=`, `rel.limit=`, `rel.or=`). */
+export interface EmbedQuery {
+  where: Condition[];
+  order: Order[];
+  limit: number | undefined;
+  offset: number | undefined;
+}
 
 export interface Order {
   field: Field;
@@ -57,6 +83,8 @@ export interface Order {
 /** A request's query string, parsed and checked for syntax (not yet against a table). */
 export interface RestQuery {
   select: SelectItem[];
+  /** Per embedded resource, by its path of aliases or names joined with dots (`app_tasks`, `app_tasks.labels`). */
+  embeds: Map<string, EmbedQuery>;
   /** Every top-level filter and logic tree: all must hold. */
   where: Condition[];
   order: Order[];
@@ -301,47 +329,83 @@ function logicTree(c: Cursor): Condition {
   return { kind: 'filter', filter: { field: f, negate: not, operation: o } };
 }
 
-/** The key of a filter parameter: a field (an embedded resource's `rel.col` is refused). */
-function filterKey(key: string): Field {
+/**
+ * A parameter's key: the path of embedded resources it applies to, and what follows — a field (a filter), or
+ * `or`/`and`/`not.or`/`not.and`/`order`/`limit`/`offset` of that resource.
+ */
+function keyPath(key: string): { path: string[]; field: Field | undefined; word: string | undefined } {
   const c = new Cursor(key);
-  const f = field(c);
-  if (!c.done) {
-    if (c.peek() === '.') throw new Syntax(`filters on embedded resources ("${key}") are not supported by this server`);
-    c.fail('unexpected text after the column');
+  const names: string[] = [];
+  for (;;) {
+    c.spaces();
+    names.push(fieldName(c));
+    if (c.startsWith('->')) {
+      const json = jsonPath(c);
+      c.spaces();
+      if (!c.done) c.fail('unexpected text after the JSON path');
+      return { path: names.slice(0, -1), field: { name: names[names.length - 1]!, json }, word: undefined };
+    }
+    c.spaces();
+    if (c.done) break;
+    c.expect('.', '"." between an embedded resource and its column');
   }
-  return f;
+  const last = names[names.length - 1]!;
+  const negated = names.length >= 2 && names[names.length - 2] === 'not' && (last === 'or' || last === 'and');
+  if (names.length > 1 && ['or', 'and', 'order', 'limit', 'offset'].includes(last)) {
+    return { path: names.slice(0, negated ? -2 : -1), field: undefined, word: negated ? `not.${last}` : last };
+  }
+  return { path: names.slice(0, -1), field: { name: last, json: [] }, word: undefined };
 }
 
 function selectItems(raw: string): SelectItem[] {
-  const c = new Cursor(raw);
-  const items: SelectItem[] = [];
   if (raw.trim() === '') return [{ kind: 'star' }];
+  const c = new Cursor(raw);
+  const items = selectList(c);
+  if (!c.done) c.fail('expected "," between select items');
+  return items;
+}
+
+/** Select items up to the end or a closing parenthesis (an embed's list). */
+function selectList(c: Cursor): SelectItem[] {
+  const items: SelectItem[] = [];
   for (;;) {
     c.spaces();
     if (c.startsWith('...')) throw new Syntax('spread embedding (...relation) is not supported by this server');
     if (c.eat('*')) items.push({ kind: 'star' });
-    else {
-      let alias: string | undefined;
-      const save = c.i;
-      const first = fieldName(c);
-      if (c.peek() === ':' && c.peek(1) !== ':') {
-        c.i++;
-        alias = first;
-      } else c.i = save;
-      if (c.startsWith('count()')) throw new Syntax('aggregate functions (count()) are not allowed by this server');
-      const f = field(c);
-      if (c.peek() === '(' || c.peek() === '!') {
-        throw new Syntax(`embedding the resource "${f.name}" (${f.name}(...)) is not supported by this server`);
-      }
-      let cast: string | undefined;
-      if (c.eat('::')) cast = castType(c);
-      if (c.peek() === '.') throw new Syntax(`aggregate functions (${f.name}.sum() and the like) are not allowed by this server`);
-      items.push({ kind: 'field', field: f, alias, cast });
-    }
+    else items.push(selectItem(c));
     c.spaces();
-    if (c.done) return items;
-    if (!c.eat(',')) c.fail('expected "," between select items');
+    if (!c.eat(',')) return items;
   }
+}
+
+function selectItem(c: Cursor): SelectItem {
+  let alias: string | undefined;
+  const save = c.i;
+  const first = fieldName(c);
+  if (c.peek() === ':' && c.peek(1) !== ':') {
+    c.i++;
+    alias = first;
+  } else c.i = save;
+  if (c.startsWith('count()')) throw new Syntax('aggregate functions (count()) are not allowed by this server');
+  const f = field(c);
+  if ((c.peek() === '(' || c.peek() === '!') && f.json.length === 0) {
+    let hint: string | undefined;
+    let inner = false;
+    while (c.eat('!')) {
+      if (c.eat('inner')) inner = true;
+      else if (c.eat('left')) inner = false;
+      else hint = fieldName(c);
+    }
+    c.expect('(', `"(" and the columns of the embedded ${f.name}`);
+    const select = c.peek() === ')' ? [] : selectList(c);
+    c.spaces();
+    c.expect(')', 'a closing parenthesis');
+    return { kind: 'embed', name: f.name, alias, hint, inner, select };
+  }
+  let cast: string | undefined;
+  if (c.eat('::')) cast = castType(c);
+  if (c.peek() === '.') throw new Syntax(`aggregate functions (${f.name}.sum() and the like) are not allowed by this server`);
+  return { kind: 'field', field: f, alias, cast };
 }
 
 /** A cast's type: words of letters, digits and `_` (`text`, `double precision`), optionally `[]`. */
@@ -410,33 +474,47 @@ function parse<T>(name: string, raw: string, run: () => T): T {
 /** Parses a PostgREST query string. Unsupported syntax is a 400 that names what is unsupported. */
 export function parseQuery(params: URLSearchParams): RestQuery {
   const where: Condition[] = [];
+  const embeds = new Map<string, EmbedQuery>();
+  const embed = (path: string[]): EmbedQuery => {
+    const key = path.join('.');
+    let q = embeds.get(key);
+    if (!q) embeds.set(key, (q = { where: [], order: [], limit: undefined, offset: undefined }));
+    return q;
+  };
+  const tree = (key: string, op: string, value: string) =>
+    parse(key, value, () => {
+      const c = new Cursor(`${op}${value}`);
+      const t = logicTree(c);
+      if (!c.done) c.fail('unexpected text after the logic tree');
+      return t;
+    });
   for (const [key, value] of params) {
     if (RESERVED.has(key)) continue;
     if (LOGIC_KEYS.has(key)) {
-      where.push(parse(key, value, () => {
-        const c = new Cursor(`${key}${value}`);
-        const tree = logicTree(c);
-        if (!c.done) c.fail('unexpected text after the logic tree');
-        return tree;
-      }));
+      where.push(tree(key, key, value));
       continue;
     }
-    if (/\.(not\.)?(or|and|limit|offset|order|select)$/.test(key) && !LOGIC_KEYS.has(key)) {
-      throw badRequest('PGRST100', `"${key.slice(0, 100)}=" applies to an embedded resource, which this server does not support`);
+    const { path, field: f, word } = parse(key, key, () => keyPath(key));
+    const conditions = path.length > 0 ? embed(path).where : where;
+    if (word === 'order') embed(path).order = value === '' ? [] : parse(key, value, () => orderTerms(value));
+    else if (word === 'limit') embed(path).limit = parseCount(value, key);
+    else if (word === 'offset') embed(path).offset = parseCount(value, key);
+    else if (word !== undefined) conditions.push(tree(key, word, value));
+    else {
+      const { negate, operation: o } = parse(key, value, () => {
+        const c = new Cursor(value);
+        const out = operation(c, restOf);
+        if (!c.done) c.fail('unexpected text after the value');
+        return out;
+      });
+      conditions.push({ kind: 'filter', filter: { field: f!, negate, operation: o } });
     }
-    const f = parse(key, key, () => filterKey(key));
-    const { negate, operation: o } = parse(key, value, () => {
-      const c = new Cursor(value);
-      const out = operation(c, restOf);
-      if (!c.done) c.fail('unexpected text after the value');
-      return out;
-    });
-    where.push({ kind: 'filter', filter: { field: f, negate, operation: o } });
   }
   const select = params.get('select');
   const order = params.get('order');
   return {
     select: select === null ? [{ kind: 'star' }] : parse('select', select, () => selectItems(select)),
+    embeds,
     where,
     order: order === null || order === '' ? [] : parse('order', order, () => orderTerms(order)),
     limit: parseCount(params.get('limit'), 'limit'),

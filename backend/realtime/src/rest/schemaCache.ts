@@ -11,6 +11,7 @@
  */
 import pg from 'pg';
 import { backoff } from '../backoff.js';
+import { ApiError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 export interface Column {
@@ -58,6 +59,21 @@ export interface RpcFunction {
   returns: 'void' | 'scalar' | 'rows';
   /** The result's columns when it returns rows, so select, filters and order apply to them as to a table's. */
   columns: Map<string, Column>;
+}
+
+/** How an embedded table relates to the one it is embedded in, through one foreign key. */
+export interface Relationship {
+  target: Table;
+  /** `many-to-one`: the parent's foreign key points at the target (one row or null); `one-to-many`: the target's points at the parent (an array). */
+  cardinality: 'many-to-one' | 'one-to-many';
+  fk: ForeignKey;
+  /** Pairs of [parent column, target column] that must be equal. */
+  on: Array<[string, string]>;
+}
+
+/** Finds relationships for embedding; sql.ts asks it while building a statement. */
+export interface Relationships {
+  relationship(from: Table, name: string, hint: string | undefined): Relationship;
 }
 
 /** The roles PostgREST serves (Supabase's): an object none of them holds a privilege on is not in the cache. */
@@ -242,6 +258,40 @@ export class SchemaCache {
 
   functions(schema: string, name: string): RpcFunction[] {
     return this.snapshot.functions.get(`${schema}.${name}`) ?? [];
+  }
+
+  /**
+   * The one foreign key relating `from` and the table `name` (in `from`'s schema), either way, as PostgREST
+   * resolves `select=*,name(*)`; `hint` (a constraint or column name, `name!hint(*)`) picks among several. None
+   * is a 400 PGRST200, several a 300 PGRST201 that lists the hints to use.
+   */
+  relationship(from: Table, name: string, hint: string | undefined): Relationship {
+    const found: Relationship[] = [];
+    const target = this.table(from.schema, name);
+    if (target) {
+      for (const fk of from.foreignKeys) {
+        if (fk.references.schema === target.schema && fk.references.table === target.name) {
+          found.push({ target, cardinality: 'many-to-one', fk, on: fk.columns.map((col, i) => [col, fk.references.columns[i]!]) });
+        }
+      }
+      for (const fk of target.foreignKeys) {
+        if (fk.references.schema === from.schema && fk.references.table === from.name) {
+          found.push({ target, cardinality: 'one-to-many', fk, on: fk.columns.map((col, i) => [fk.references.columns[i]!, col]) });
+        }
+      }
+    }
+    const fits = hint === undefined ? found : found.filter((r) => r.fk.name === hint || r.fk.columns.includes(hint));
+    if (fits.length === 1) return fits[0]!;
+    if (fits.length === 0) {
+      throw new ApiError(400, 'PGRST200', `Could not find a relationship between '${from.name}' and '${name}' in the schema cache`, {
+        details: target ? `no foreign key between ${from.schema}.${from.name} and ${target.schema}.${target.name}${hint ? ` named or on a column "${hint}"` : ''}` : `${from.schema}.${name} is not a table of the schema cache`,
+        hint: 'embedding follows foreign keys between tables of the exposed schemas',
+      });
+    }
+    throw new ApiError(300, 'PGRST201', `Could not embed because more than one relationship was found for '${from.name}' and '${name}'`, {
+      details: fits.map((r) => `${r.cardinality} using ${r.fk.name}(${r.fk.columns.join(', ')})`).join('; '),
+      hint: `Try changing '${name}' to one of the following: ${fits.map((r) => `'${name}!${r.fk.name}'`).join(', ')}`,
+    });
   }
 
   /** Reads the catalog again; concurrent calls share one reading, and one asked for during a reading runs after it. */

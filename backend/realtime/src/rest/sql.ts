@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { ApiError, badRequest } from '../errors.js';
 import { MAX_STATEMENT_VALUES } from '../limits.js';
-import { FTS_OPS, QUANT_OPS, SIMPLE_OPS, type Condition, type Field, type Filter, type Order, type RestQuery } from './params.js';
-import type { Column, RpcFunction, Table } from './schemaCache.js';
+import { FTS_OPS, QUANT_OPS, SIMPLE_OPS, type Condition, type Embed, type EmbedQuery, type Field, type Filter, type Order, type RestQuery } from './params.js';
+import type { Column, Relationships, RpcFunction, Table } from './schemaCache.js';
 
 /** A parameterised statement. */
 export interface Statement {
@@ -133,16 +133,85 @@ function orderSql(table: Table, order: Order[], params: Params): string {
   return ` order by ${terms.join(', ')}`;
 }
 
-function selectList(table: Table, select: RestQuery['select'], params: Params): string {
+/** What embedding needs while a read is built: the relationships, the embeds' own filters, fresh aliases. */
+interface EmbedScope {
+  relations: Relationships;
+  embeds: Map<string, EmbedQuery>;
+  /** Embed paths whose filters were used (any other is a 400 PGRST108). */
+  used: Set<string>;
+  alias: string;
+  path: string[];
+  next: () => string;
+}
+
+/**
+ * A select list's SQL; an embedded resource becomes a correlated subquery (one object, or null, for a
+ * many-to-one relationship; an array for one-to-many), and an `!inner` one adds its existence to `inner`.
+ */
+function selectList(table: Table, select: RestQuery['select'], params: Params, scope?: EmbedScope, inner: string[] = []): string {
   return select
     .map((item) => {
       if (item.kind === 'star') return '*';
+      if (item.kind === 'embed') {
+        if (!scope) throw badRequest('PGRST100', `embedding "${item.name}" is supported in reads of a table, not in this request`);
+        return embedSql(table, item, params, scope, inner);
+      }
       const sql = fieldSql(table, item.field, params);
       const cast = item.cast !== undefined ? `::${item.cast}` : '';
       const named = item.alias !== undefined || item.field.json.length > 0 || item.cast !== undefined;
       return named ? `${cast ? `(${sql})${cast}` : sql} as ${quoteIdent(outputName(item.field, item.alias))}` : sql;
     })
     .join(', ');
+}
+
+const NO_EMBED_QUERY: EmbedQuery = { where: [], order: [], limit: undefined, offset: undefined };
+
+function embedSql(from: Table, e: Embed, params: Params, scope: EmbedScope, inner: string[]): string {
+  const rel = scope.relations.relationship(from, e.name, e.hint);
+  const alias = scope.next();
+  const path = [...scope.path, e.alias ?? e.name];
+  const key = path.join('.');
+  const q = scope.embeds.get(key) ?? NO_EMBED_QUERY;
+  scope.used.add(key);
+  const join = rel.on.map(([parent, target]) => `${quoteIdent(alias)}.${quoteIdent(target)} = ${quoteIdent(scope.alias)}.${quoteIdent(parent)}`);
+  const nestedInner: string[] = [];
+  const list = e.select.length > 0 ? selectList(rel.target, e.select, params, { ...scope, alias, path }, nestedInner) : '';
+  const conditions = [...join, ...q.where.map((c) => conditionSql(rel.target, c, params)), ...nestedInner];
+  const source = `from ${tableRef(rel.target)} as ${quoteIdent(alias)} where ${conditions.join(' and ')}`;
+  if (e.inner) inner.push(`exists (select 1 ${source})`);
+  const name = quoteIdent(e.alias ?? e.name);
+  if (rel.cardinality === 'many-to-one') {
+    if (q.order.length > 0 || q.limit !== undefined || q.offset !== undefined) {
+      throw badRequest('PGRST100', `"${key}" is a many-to-one embedding (one row): order, limit and offset do not apply to it`);
+    }
+    return `(select row_to_json(_e) from (select ${list} ${source}) _e) as ${name}`;
+  }
+  let rows = `select ${list} ${source}${orderSql(rel.target, q.order, params)}`;
+  if (q.limit !== undefined) rows += ` limit ${q.limit}`;
+  if (q.offset !== undefined) rows += ` offset ${q.offset}`;
+  return `coalesce((select json_agg(_e) from (${rows}) _e), '[]'::json) as ${name}`;
+}
+
+/** The select list and where clause of a read, embeddings included (`!inner` ones filter the parent rows). */
+function readParts(table: Table, q: RestQuery, params: Params, relations: Relationships | undefined): { list: string; from: string; where: string } {
+  if (!q.select.some((i) => i.kind === 'embed')) {
+    if (q.embeds.size > 0) {
+      const [key] = q.embeds.keys();
+      throw new ApiError(400, 'PGRST108', `'${key}' is not an embedded resource in this request`, { hint: `Verify that '${key}' is included in the 'select' query parameter.` });
+    }
+    return { list: selectList(table, q.select, params), from: tableRef(table), where: whereSql(table, q.where, params) };
+  }
+  if (!relations) throw badRequest('PGRST100', 'embedding is supported in reads of a table, not in this request');
+  let n = 0;
+  const scope: EmbedScope = { relations, embeds: q.embeds, used: new Set(), alias: '_0', path: [], next: () => `_${++n}` };
+  const inner: string[] = [];
+  const list = selectList(table, q.select, params, scope, inner);
+  for (const key of q.embeds.keys()) {
+    if (!scope.used.has(key)) throw new ApiError(400, 'PGRST108', `'${key}' is not an embedded resource in this request`, { hint: `Verify that '${key}' is included in the 'select' query parameter.` });
+  }
+  const own = q.where.map((c) => conditionSql(table, c, params));
+  const all = [...own, ...inner];
+  return { list, from: `${tableRef(table)} as "_0"`, where: all.length > 0 ? ` where ${all.join(' and ')}` : '' };
 }
 
 /**
@@ -181,18 +250,20 @@ function asCsv(inner: string, max: number): string {
       from _size`;
 }
 
-export function selectStatement(table: Table, q: RestQuery, bounds: ResultBounds): Statement {
+export function selectStatement(table: Table, q: RestQuery, bounds: ResultBounds, relations?: Relationships): Statement {
   const params = new Params();
-  let inner = `select ${selectList(table, q.select, params)} from ${tableRef(table)}${whereSql(table, q.where, params)}${orderSql(table, q.order, params)}`;
+  const { list, from, where } = readParts(table, q, params, relations);
+  let inner = `select ${list} from ${from}${where}${orderSql(table, q.order, params)}`;
   // db-max-rows, as PostgREST: the cap applies to every read, whatever limit was asked for.
   inner += ` limit ${Math.min(q.limit ?? Infinity, bounds.maxRows)}`;
   if (q.offset !== undefined) inner += ` offset ${q.offset}`;
   return { text: asJsonArray(inner, bounds), values: params.values, result: 'json' };
 }
 
-export function countStatement(table: Table, q: RestQuery): Statement {
+export function countStatement(table: Table, q: RestQuery, relations?: Relationships): Statement {
   const params = new Params();
-  return { text: `select count(*)::bigint::text as total from ${tableRef(table)}${whereSql(table, q.where, params)}`, values: params.values, result: 'json' };
+  const { from, where } = readParts(table, q, params, relations);
+  return { text: `select count(*)::bigint::text as total from ${from}${where}`, values: params.values, result: 'json' };
 }
 
 function toParam(col: Pick<Column, 'name' | 'type' | 'isJson'>, value: unknown): unknown {
