@@ -338,3 +338,24 @@ describe('RPC against PostgreSQL: any function, GET and POST, results shaped lik
     assert.equal(((await put.json()) as { code: string }).code, 'PGRST101');
   });
 });
+
+describe('sessions and their events embed through computed relationships (no foreign key), under RLS', () => {
+  it('select=*,session_events(*) on sessions and select=*,sessions(*) on session_events answer what the same SQL does', async () => {
+    const mine = await t.createSession(alice, 'embedded');
+    const theirs = await t.createSession(bob, 'not yours');
+    const insert = await t.serviceClient().from('session_events').insert([
+      { session_id: mine, event_type: 'thinking', payload: { iteration: 1, toolsUsed: [] } },
+      { session_id: mine, event_type: 'completion', payload: { message: 'done' } },
+      { session_id: theirs, event_type: 'completion', payload: { message: 'secret' } },
+    ]);
+    assert.equal(insert.error, null, JSON.stringify(insert.error));
+    const db = t.userClient(alice);
+    const down = await db.from('sessions').select('id, title, session_events(seq, event_type)').order('seq', { referencedTable: 'session_events' });
+    assert.equal(down.error, null, JSON.stringify(down.error));
+    assert.deepEqual(down.data, await asUser(alice, `select s.id, s.title, coalesce((select json_agg(e) from (select seq, event_type from public.session_events x where x.session_id = s.id order by seq) e), '[]') as session_events from public.sessions s`));
+    const up = await db.from('session_events').select('seq, sessions(title)').order('seq');
+    assert.deepEqual(up.data, [{ seq: 1, sessions: { title: 'embedded' } }, { seq: 2, sessions: { title: 'embedded' } }]);
+    const inner = await t.userClient(bob).from('sessions').select('id, session_events!inner(seq)').eq('session_events.event_type', 'thinking');
+    assert.deepEqual(inner.data, [], "bob has no thinking event, and sees none of alice's");
+  });
+});

@@ -144,11 +144,10 @@ describe('supabase-js against /rest/v1', () => {
 
   it('unsupported syntax is a 400 or 406 naming what is unsupported, never a silently wrong answer', async () => {
     const db = t.serviceClient();
-    // session_events.session_id has no foreign key (docs/backend/REALTIME.md, "Schema"): nothing to embed through.
-    const embed = await db.from('session_events').select('*, sessions(*)');
+    const embed = await db.from('session_events').select('*, nope(*)');
     assert.equal(embed.status, 400);
     assert.equal(embed.error!.code, 'PGRST200');
-    assert.match(embed.error!.message, /Could not find a relationship between 'session_events' and 'sessions'/);
+    assert.match(embed.error!.message, /Could not find a relationship between 'session_events' and 'nope'/);
     const embeddedFilter = await db.from('session_events').select('*').eq('sessions.title', 'x');
     assert.equal(embeddedFilter.status, 400);
     assert.equal(embeddedFilter.error!.code, 'PGRST108');

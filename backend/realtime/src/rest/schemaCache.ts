@@ -66,9 +66,12 @@ export interface Relationship {
   target: Table;
   /** `many-to-one`: the parent's foreign key points at the target (one row or null); `one-to-many`: the target's points at the parent (an array). */
   cardinality: 'many-to-one' | 'one-to-many';
+  /** The foreign key, or for a computed relationship its function (`name` is the function's, no columns). */
   fk: ForeignKey;
-  /** Pairs of [parent column, target column] that must be equal. */
+  /** Pairs of [parent column, target column] that must be equal (none for a computed relationship). */
   on: Array<[string, string]>;
+  /** A computed relationship: the target rows are `function(parent row)`. */
+  computed?: { schema: string; name: string };
 }
 
 /** Finds relationships for embedding; sql.ts asks it while building a statement. */
@@ -84,6 +87,21 @@ export interface SchemaSnapshot {
   schemas: readonly string[];
   tables: Map<string, Table>;
   functions: Map<string, RpcFunction[]>;
+  /** Computed relationships, by the parent table's `schema.name`. */
+  computed: Map<string, ComputedRelationship[]>;
+}
+
+/**
+ * A computed relationship, as PostgREST has them: a function of an exposed schema taking one row of a table and
+ * returning rows of another (`create function public.sessions(public.session_events) returns setof
+ * public.sessions rows 1`). Its name is the embedding's name; `rows 1` (or a single row) makes it to-one.
+ */
+export interface ComputedRelationship {
+  /** The function, `schema.name`. */
+  schema: string;
+  name: string;
+  target: { schema: string; table: string };
+  toOne: boolean;
 }
 
 const KINDS: Record<string, Table['kind']> = { r: 'table', p: 'table', v: 'view', m: 'materialized view', f: 'foreign table' };
@@ -192,7 +210,30 @@ export async function readSchema(db: pg.Pool | pg.ClientBase, schemas: readonly 
     list.push({ schema: row.schema, name: row.name, args, returnsSet: row.returns_set, volatility: row.volatility, returns, columns });
     functions.set(key, list);
   }
-  return { schemas, tables, functions };
+  // Computed relationships: one argument of a table's row type, a table's row type (or a set of them) returned.
+  const computed = await db.query<{ schema: string; name: string; from_schema: string; from_table: string; to_schema: string; to_table: string; to_one: boolean }>(
+    `select n.nspname as schema, p.proname as name, fn.nspname as from_schema, fc.relname as from_table,
+            tn.nspname as to_schema, tc.relname as to_table, (not p.proretset or p.prorows = 1) as to_one
+       from pg_proc p
+       join pg_namespace n on n.oid = p.pronamespace
+       join pg_type ft on ft.oid = p.proargtypes[0]
+       join pg_class fc on fc.oid = ft.typrelid and fc.relkind in ('r', 'p', 'v', 'm', 'f')
+       join pg_namespace fn on fn.oid = fc.relnamespace
+       join pg_type tt on tt.oid = p.prorettype
+       join pg_class tc on tc.oid = tt.typrelid and tc.relkind in ('r', 'p', 'v', 'm', 'f')
+       join pg_namespace tn on tn.oid = tc.relnamespace
+      where n.nspname = any($1::text[]) and p.prokind = 'f' and p.pronargs = 1
+      order by n.nspname, p.proname`,
+    [schemas],
+  );
+  const relations = new Map<string, ComputedRelationship[]>();
+  for (const row of computed.rows) {
+    const key = `${row.from_schema}.${row.from_table}`;
+    const list = relations.get(key) ?? [];
+    list.push({ schema: row.schema, name: row.name, target: { schema: row.to_schema, table: row.to_table }, toOne: row.to_one });
+    relations.set(key, list);
+  }
+  return { schemas, tables, functions, computed: relations };
 }
 
 export interface SchemaCacheOptions {
@@ -279,6 +320,17 @@ export class SchemaCache {
           found.push({ target, cardinality: 'one-to-many', fk, on: fk.columns.map((col, i) => [fk.references.columns[i]!, col]) });
         }
       }
+    }
+    for (const c of this.snapshot.computed.get(`${from.schema}.${from.name}`) ?? []) {
+      const to = this.table(c.target.schema, c.target.table);
+      if (c.name !== name || !to) continue;
+      found.push({
+        target: to,
+        cardinality: c.toOne ? 'many-to-one' : 'one-to-many',
+        fk: { name: c.name, columns: [], references: { schema: to.schema, table: to.name, columns: [] } },
+        on: [],
+        computed: { schema: c.schema, name: c.name },
+      });
     }
     const fits = hint === undefined ? found : found.filter((r) => r.fk.name === hint || r.fk.columns.includes(hint));
     if (fits.length === 1) return fits[0]!;

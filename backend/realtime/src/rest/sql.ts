@@ -177,7 +177,9 @@ function embedSql(from: Table, e: Embed, params: Params, scope: EmbedScope, inne
   const nestedInner: string[] = [];
   const list = e.select.length > 0 ? selectList(rel.target, e.select, params, { ...scope, alias, path }, nestedInner) : '';
   const conditions = [...join, ...q.where.map((c) => conditionSql(rel.target, c, params)), ...nestedInner];
-  const source = `from ${tableRef(rel.target)} as ${quoteIdent(alias)} where ${conditions.join(' and ')}`;
+  // A computed relationship's rows are its function of the parent row (PostgREST's computed relationships).
+  const rows = rel.computed ? `${quoteIdent(rel.computed.schema)}.${quoteIdent(rel.computed.name)}(${quoteIdent(scope.alias)})` : tableRef(rel.target);
+  const source = `from ${rows} as ${quoteIdent(alias)}${conditions.length > 0 ? ` where ${conditions.join(' and ')}` : ''}`;
   if (e.inner) inner.push(`exists (select 1 ${source})`);
   const name = quoteIdent(e.alias ?? e.name);
   if (rel.cardinality === 'many-to-one') {
@@ -186,10 +188,10 @@ function embedSql(from: Table, e: Embed, params: Params, scope: EmbedScope, inne
     }
     return `(select row_to_json(_e) from (select ${list} ${source}) _e) as ${name}`;
   }
-  let rows = `select ${list} ${source}${orderSql(rel.target, q.order, params)}`;
-  if (q.limit !== undefined) rows += ` limit ${q.limit}`;
-  if (q.offset !== undefined) rows += ` offset ${q.offset}`;
-  return `coalesce((select json_agg(_e) from (${rows}) _e), '[]'::json) as ${name}`;
+  let many = `select ${list} ${source}${orderSql(rel.target, q.order, params)}`;
+  if (q.limit !== undefined) many += ` limit ${q.limit}`;
+  if (q.offset !== undefined) many += ` offset ${q.offset}`;
+  return `coalesce((select json_agg(_e) from (${many}) _e), '[]'::json) as ${name}`;
 }
 
 /** The select list and where clause of a read, embeddings included (`!inner` ones filter the parent rows). */
