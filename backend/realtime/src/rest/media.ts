@@ -31,14 +31,27 @@ function parseRange(range: string): { type: string; params: Map<string, string> 
   return { type: type.toLowerCase(), params };
 }
 
+const DEFAULT: Media = Object.freeze({ kind: 'array', stripNulls: false });
+/** Answers by Accept header: clients send a handful of distinct ones, and a request asks several times. */
+const known = new Map<string, Media>();
+const KNOWN_MAX = 64;
+
 /**
- * The first media range of Accept this server produces, in the order given.
+ * The first media range of Accept this server produces, in the order given (the result is shared: read only).
  *
  * @example
  * negotiate('application/vnd.pgrst.object+json;nulls=stripped') // { kind: 'object', stripNulls: true }
  */
 export function negotiate(accept: string | undefined): Media {
-  if (accept === undefined || accept.trim() === '') return { kind: 'array', stripNulls: false };
+  if (accept === undefined || accept.trim() === '') return DEFAULT;
+  const hit = known.get(accept);
+  if (hit) return hit;
+  const media = Object.freeze(choose(accept));
+  if (known.size < KNOWN_MAX && accept.length <= 256) known.set(accept, media);
+  return media;
+}
+
+function choose(accept: string): Media {
   const ranges = accept.split(',').map(parseRange);
   for (const { type, params } of ranges) {
     const stripNulls = params.get('nulls') === 'stripped';
